@@ -1,0 +1,3 @@
+pub mod import;
+pub mod inspect;
+pub mod predict;

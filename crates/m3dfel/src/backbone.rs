@@ -1,0 +1,145 @@
+//! R3D-18, torchvision's `r3d_18` VideoResNet cut after global average pooling.
+//!
+//! The four stages are built from a (width, stride) table, like torchvision's own code.
+//! Weight names follow the authors' checkpoints (`features.0` = stem,
+//! `features.1..4` = layer1..layer4).
+
+use burn::module::Module;
+use burn::nn::conv::{Conv3d, Conv3dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig3d};
+use burn::tensor::{Tensor, activation::relu, backend::Backend};
+
+use crate::weights::{Layout, WeightVisitor};
+
+/// Stride of the first block of each stage (applied to T, H and W alike).
+const STAGE_STRIDES: [usize; 4] = [1, 2, 2, 2];
+/// BasicBlocks per stage.
+const BLOCKS_PER_STAGE: usize = 2;
+
+/// A bias-free Conv3d followed by BatchNorm3d (PyTorch's `nn.Sequential(conv, bn)`,
+/// so its weights are named `<prefix>.0.weight` and `<prefix>.1.*`).
+#[derive(Module, Debug)]
+pub struct ConvBn<B: Backend> {
+    pub conv: Conv3d<B>,
+    pub bn: BatchNorm<B>,
+}
+
+impl<B: Backend> ConvBn<B> {
+    fn new(
+        channels: [usize; 2],
+        kernel: [usize; 3],
+        stride: [usize; 3],
+        device: &B::Device,
+    ) -> Self {
+        let padding = PaddingConfig3d::Explicit(kernel[0] / 2, kernel[1] / 2, kernel[2] / 2);
+        Self {
+            conv: Conv3dConfig::new(channels, kernel)
+                .with_stride(stride)
+                .with_padding(padding)
+                .with_bias(false)
+                .init(device),
+            bn: BatchNormConfig::new(channels[1]).with_epsilon(1e-5).with_momentum(0.1).init(device),
+        }
+    }
+
+    /// `[B, Cin, T, H, W]` → `[B, Cout, T', H', W']` (no activation).
+    pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
+        self.bn.forward(self.conv.forward(x))
+    }
+
+    pub(crate) fn visit_weights<V: WeightVisitor<B>>(&mut self, prefix: &str, v: &mut V) {
+        v.param(&format!("{prefix}.0.weight"), &mut self.conv.weight, Layout::Same);
+        v.param(&format!("{prefix}.1.weight"), &mut self.bn.gamma, Layout::Same);
+        v.param(&format!("{prefix}.1.bias"), &mut self.bn.beta, Layout::Same);
+        v.buffer(&format!("{prefix}.1.running_mean"), &mut self.bn.running_mean);
+        v.buffer(&format!("{prefix}.1.running_var"), &mut self.bn.running_var);
+    }
+}
+
+/// torchvision's `BasicBlock` with `Conv3DSimple` (3×3×3) convolutions.
+#[derive(Module, Debug)]
+pub struct BasicBlock<B: Backend> {
+    pub conv1: ConvBn<B>,
+    pub conv2: ConvBn<B>,
+    /// 1×1×1 strided projection, present when the block changes width or resolution.
+    pub downsample: Option<ConvBn<B>>,
+}
+
+impl<B: Backend> BasicBlock<B> {
+    fn new(in_width: usize, width: usize, stride: usize, device: &B::Device) -> Self {
+        let needs_projection = stride != 1 || in_width != width;
+        Self {
+            conv1: ConvBn::new([in_width, width], [3, 3, 3], [stride; 3], device),
+            conv2: ConvBn::new([width, width], [3, 3, 3], [1; 3], device),
+            downsample: needs_projection
+                .then(|| ConvBn::new([in_width, width], [1, 1, 1], [stride; 3], device)),
+        }
+    }
+
+    /// `[B, Cin, T, H, W]` → `[B, C, T/s, H/s, W/s]`.
+    pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
+        let shortcut = match &self.downsample {
+            Some(projection) => projection.forward(x.clone()),
+            None => x.clone(),
+        };
+        let out = relu(self.conv1.forward(x));
+        relu(self.conv2.forward(out) + shortcut)
+    }
+
+    fn visit_weights<V: WeightVisitor<B>>(&mut self, prefix: &str, v: &mut V) {
+        self.conv1.visit_weights(&format!("{prefix}.conv1"), v);
+        self.conv2.visit_weights(&format!("{prefix}.conv2"), v);
+        if let Some(projection) = &mut self.downsample {
+            projection.visit_weights(&format!("{prefix}.downsample"), v);
+        }
+    }
+}
+
+/// The R3D-18 3D CNN that embeds each 3D instance.
+#[derive(Module, Debug)]
+pub struct R3d18<B: Backend> {
+    /// Conv3d 3→w₀, kernel (3,7,7), stride (1,2,2), then BN and ReLU.
+    pub stem: ConvBn<B>,
+    /// `layer1..layer4`, two blocks each, stored stage-major.
+    pub blocks: Vec<BasicBlock<B>>,
+}
+
+impl<B: Backend> R3d18<B> {
+    /// A randomly initialised backbone with the given stage widths.
+    pub fn new(widths: [usize; 4], device: &B::Device) -> Self {
+        let stem = ConvBn::new([3, widths[0]], [3, 7, 7], [1, 2, 2], device);
+        let mut blocks = Vec::with_capacity(4 * BLOCKS_PER_STAGE);
+        let mut in_width = widths[0];
+        for (&width, &stride) in widths.iter().zip(STAGE_STRIDES.iter()) {
+            for block in 0..BLOCKS_PER_STAGE {
+                let block_stride = if block == 0 { stride } else { 1 };
+                blocks.push(BasicBlock::new(in_width, width, block_stride, device));
+                in_width = width;
+            }
+        }
+        Self { stem, blocks }
+    }
+
+    /// Output width (the last stage's width).
+    pub fn out_width(&self) -> usize {
+        self.blocks.last().map_or(0, |block| block.conv2.bn.gamma.shape().dims::<1>()[0])
+    }
+
+    /// `[B·N, 3, L, H, W]` → `[B·N, w₃]` (global average over time and space).
+    pub fn forward(&self, instances: Tensor<B, 5>) -> Tensor<B, 2> {
+        let mut x = relu(self.stem.forward(instances));
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        let [n, c, t, h, w] = x.dims();
+        x.reshape([n, c, t * h * w]).mean_dim(2).reshape([n, c]) // [B·N, C]
+    }
+
+    pub(crate) fn visit_weights<V: WeightVisitor<B>>(&mut self, prefix: &str, v: &mut V) {
+        self.stem.visit_weights(&format!("{prefix}.0"), v);
+        for (i, block) in self.blocks.iter_mut().enumerate() {
+            let (stage, index) = (i / BLOCKS_PER_STAGE + 1, i % BLOCKS_PER_STAGE);
+            block.visit_weights(&format!("{prefix}.{stage}.{index}"), v);
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! From frame images on disk to a model-ready clip, with the spec's deterministic
+//! evaluation sampling (no random offset) and test transform (plain bilinear resize).
+
+use std::path::{Path, PathBuf};
+
+use image::imageops::FilterType;
+
+/// Frame image extensions recognised in a clip folder.
+const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "bmp"];
+
+/// A clip ready for the model: `values` is [frames, 3, size, size] in [0, 1].
+#[derive(Debug, Clone)]
+pub struct Clip {
+    pub values: Vec<f32>,
+    pub size: usize,
+    /// Index into the source frames of each sampled frame.
+    pub source_frames: Vec<usize>,
+    /// Number of frames the source had.
+    pub source_len: usize,
+}
+
+/// Why a clip could not be built; the message names the file or folder.
+#[derive(Debug, thiserror::Error)]
+pub enum ClipError {
+    #[error("{0}: cannot list the folder: {1}")]
+    Folder(PathBuf, std::io::Error),
+    #[error("{0}: no frame images (.jpg, .jpeg, .png, .bmp) in this folder")]
+    Empty(PathBuf),
+    #[error("{0}: cannot decode the image: {1}")]
+    Image(PathBuf, String),
+}
+
+/// Evaluation sampling: frame i of `count` is source index ⌊n·i/count⌋. Clips shorter than
+/// `count` frames repeat frames.
+pub fn sample_indices(source_len: usize, count: usize) -> Vec<usize> {
+    (0..count).map(|i| (source_len * i / count).min(source_len.saturating_sub(1))).collect()
+}
+
+/// Frame image paths of a folder, sorted by name.
+pub fn list_frames(dir: &Path) -> Result<Vec<PathBuf>, ClipError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| ClipError::Folder(dir.to_path_buf(), e))?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| {
+            path.extension()
+                .and_then(|ext| ext.to_str())
+                .is_some_and(|ext| IMAGE_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()))
+        })
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(ClipError::Empty(dir.to_path_buf()));
+    }
+    Ok(paths)
+}
+
+/// Decodes one image, resizes it bilinearly to `size`×`size` and appends it as
+/// 3 planes of `size²` values in [0, 1].
+pub fn push_frame(path: &Path, size: usize, out: &mut Vec<f32>) -> Result<(), ClipError> {
+    let image = image::open(path).map_err(|e| ClipError::Image(path.to_path_buf(), e.to_string()))?;
+    let rgb = image.resize_exact(size as u32, size as u32, FilterType::Triangle).to_rgb8();
+    for channel in 0..3 {
+        out.extend(rgb.pixels().map(|p| p.0[channel] as f32 / 255.0));
+    }
+    Ok(())
+}
+
+impl Clip {
+    /// Samples `count` frames from a folder of frame images (sorted by name).
+    pub fn from_folder(dir: &Path, count: usize, size: usize) -> Result<Self, ClipError> {
+        let paths = list_frames(dir)?;
+        let source_frames = sample_indices(paths.len(), count);
+        let mut values = Vec::with_capacity(count * 3 * size * size);
+        for &index in &source_frames {
+            push_frame(&paths[index], size, &mut values)?;
+        }
+        Ok(Self { values, size, source_frames, source_len: paths.len() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sampling_spreads_over_long_clips_and_repeats_short_ones() {
+        assert_eq!(sample_indices(32, 16), (0..16).map(|i| 2 * i).collect::<Vec<_>>());
+        assert_eq!(sample_indices(16, 16), (0..16).collect::<Vec<_>>());
+        assert_eq!(sample_indices(4, 8), vec![0, 0, 1, 1, 2, 2, 3, 3]);
+    }
+
+    #[test]
+    fn a_corrupt_image_is_named_in_the_error() {
+        let dir = std::env::temp_dir().join(format!("m3dfel-frames-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("0001.jpg"), b"not a jpeg").unwrap();
+        let err = Clip::from_folder(&dir, 16, 32).unwrap_err().to_string();
+        assert!(err.contains("0001.jpg") && err.contains("cannot decode"), "{err}");
+        std::fs::remove_file(dir.join("0001.jpg")).unwrap();
+        let err = Clip::from_folder(&dir, 16, 32).unwrap_err().to_string();
+        assert!(err.contains("no frame images"), "{err}");
+    }
+}

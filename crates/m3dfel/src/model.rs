@@ -1,0 +1,82 @@
+//! The full M3DFEL model: 3D instances → R3D-18 → DLIAM → classifier.
+
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::{Tensor, backend::Backend};
+
+use crate::backbone::R3d18;
+use crate::config::M3dfelConfig;
+use crate::dliam::{Dliam, DliamOutput, dmin::DminBackend};
+use crate::instances::to_instances;
+use crate::weights::{Layout, WeightVisitor};
+
+/// Everything one forward pass produces.
+#[derive(Debug, Clone)]
+pub struct M3dfelOutput<B: Backend> {
+    /// Bag (clip) logits: [B, classes].
+    pub logits: Tensor<B, 2>,
+    /// The same classifier applied to each gated instance feature: [B, N, classes].
+    pub instance_logits: Tensor<B, 3>,
+    /// Mean sigmoid-gate activation of each instance: [B, N].
+    pub gate_mean: Tensor<B, 2>,
+}
+
+/// M3DFEL (CVPR 2023), generic over the Burn backend.
+#[derive(Module, Debug)]
+pub struct M3dfel<B: Backend> {
+    pub features: R3d18<B>,
+    pub dliam: Dliam<B>,
+    pub fc: Linear<B>,
+    pub instance_length: usize,
+}
+
+impl M3dfelConfig {
+    /// A randomly initialised model (PyTorch's default initialisation scheme is not
+    /// reproduced; load weights for anything but training from scratch).
+    pub fn init<B: DminBackend>(&self, device: &B::Device) -> M3dfel<B> {
+        M3dfel {
+            features: R3d18::new(self.widths, device),
+            dliam: Dliam::new(self, device),
+            fc: LinearConfig::new(self.feature_dim(), self.num_classes).init(device),
+            instance_length: self.instance_length,
+        }
+    }
+}
+
+impl<B: DminBackend> M3dfel<B> {
+    /// Clips `[B, F, 3, H, W]` with values in [0, 1] → logits, instance logits and gates.
+    pub fn forward(&self, clips: Tensor<B, 5>) -> M3dfelOutput<B> {
+        let [batch, frames, ..] = clips.dims();
+        let n = frames / self.instance_length;
+        let instances = to_instances(clips, self.instance_length); // [B·N, 3, L, H, W]
+        let features = self.features.forward(instances); // [B·N, w₃]
+        let width = features.dims()[1];
+        let DliamOutput { bag, instances, gate_mean } =
+            self.dliam.forward(features.reshape([batch, n, width])); // [B, N, w₃]
+        M3dfelOutput {
+            logits: self.fc.forward(bag),                  // [B, classes]
+            instance_logits: self.fc.forward(instances),   // [B, N, classes]
+            gate_mean,
+        }
+    }
+
+}
+
+impl<B: Backend> M3dfel<B> {
+    /// Trainable parameters, counted like PyTorch's `sum(p.numel() for p in parameters())`
+    /// (BatchNorm running statistics are buffers, not parameters). The paper preset has
+    /// 46,823,384.
+    pub fn num_parameters(&self) -> usize {
+        crate::weights::count_parameters(self)
+    }
+
+    /// Walks every weight under the authors' `state_dict` name.
+    pub(crate) fn visit_weights<V: WeightVisitor<B>>(&mut self, v: &mut V) {
+        self.features.visit_weights("features", v);
+        self.dliam.visit_weights(v);
+        v.param("fc.weight", &mut self.fc.weight, Layout::Transposed);
+        if let Some(bias) = &mut self.fc.bias {
+            v.param("fc.bias", bias, Layout::Same);
+        }
+    }
+}
