@@ -104,6 +104,17 @@ def write_case(out, name, instance_length, seed):
     print(f"{prefix}: logits {stages['logits'].numpy().round(4).tolist()}")
 
 
+def write_bad_files(out):
+    """Checkpoints that must be refused: a foreign model and a wrong shape."""
+    bad = os.path.join(out, "bad")
+    os.makedirs(bad, exist_ok=True)
+    foreign = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.Linear(8, 2))
+    torch.save(foreign.state_dict(), os.path.join(bad, "not_m3dfel.pth"))
+    state = torch.load(os.path.join(out, "paper", "state_dict.pth"))
+    state["to_qkv.weight"] = torch.zeros(3072, 1000)
+    torch.save(state, os.path.join(bad, "wrong_shape.pth"))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("out")
@@ -111,6 +122,7 @@ def main():
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     write_case(args.out, "paper", instance_length=4, seed=1)
     write_case(args.out, "bag2", instance_length=8, seed=2)
+    write_bad_files(args.out)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 //! The full M3DFEL model: 3D instances → R3D-18 → DLIAM → classifier.
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Tensor, backend::Backend};
 
@@ -9,6 +9,15 @@ use crate::config::M3dfelConfig;
 use crate::dliam::{Dliam, DliamOutput, dmin::DminBackend};
 use crate::instances::to_instances;
 use crate::weights::{Layout, WeightVisitor};
+
+/// Forces the lazy initialisation of every parameter.
+struct Materialize;
+
+impl<B: Backend> ModuleVisitor<B> for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        param.val();
+    }
+}
 
 /// Everything one forward pass produces.
 #[derive(Debug, Clone)]
@@ -33,13 +42,18 @@ pub struct M3dfel<B: Backend> {
 impl M3dfelConfig {
     /// A randomly initialised model (PyTorch's default initialisation scheme is not
     /// reproduced; load weights for anything but training from scratch).
+    ///
+    /// Every parameter is materialised here: Burn initialises parameters lazily, and a
+    /// clone of a never-used model would otherwise draw *different* random weights.
     pub fn init<B: DminBackend>(&self, device: &B::Device) -> M3dfel<B> {
-        M3dfel {
+        let model = M3dfel {
             features: R3d18::new(self.widths, device),
             dliam: Dliam::new(self, device),
             fc: LinearConfig::new(self.feature_dim(), self.num_classes).init(device),
             instance_length: self.instance_length,
-        }
+        };
+        model.visit(&mut Materialize);
+        model
     }
 }
 

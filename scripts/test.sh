@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs every test of the project. Usage: bash scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+ensure_python_env
+
+# Parity fixtures: checkpoints in the authors' three PyTorch layouts plus reference outputs,
+# made by an independent PyTorch implementation (torchvision r3d_18 + the spec's DLIAM).
+export M3DFEL_PARITY_DIR="$CARGO_TARGET_DIR/parity"
+stamp="$M3DFEL_PARITY_DIR/.made-by"
+recipe=$(cat tests/parity/*.py | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$recipe" ]; then
+    echo "== writing parity fixtures to $M3DFEL_PARITY_DIR"
+    "$M3DFEL_VENV/bin/python" tests/parity/make_fixtures.py "$M3DFEL_PARITY_DIR"
+    echo "$recipe" > "$stamp"
+fi
+
+echo "== cargo test"
+cargo test --release --workspace
