@@ -14,3 +14,16 @@ ensure_python_env() {
         "$M3DFEL_VENV/bin/pip" install --quiet --disable-pip-version-check torch torchvision numpy
     fi
 }
+
+# Debian packages, installed only when missing (CI runs as root on a fresh machine).
+ensure_apt() {
+    local missing=()
+    for package in "$@"; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "== apt-get install ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}

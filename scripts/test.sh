@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 
 ensure_python_env
+# Mesa's CPU Vulkan driver (llvmpipe) runs the wgpu backend and its WGSL kernels without a GPU.
+ensure_apt mesa-vulkan-drivers
 
 # Parity fixtures: checkpoints in the authors' three PyTorch layouts plus reference outputs,
 # made by an independent PyTorch implementation (torchvision r3d_18 + the spec's DLIAM).
@@ -18,4 +20,5 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$recipe" ]; then
 fi
 
 echo "== cargo test"
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 cargo test --release --workspace

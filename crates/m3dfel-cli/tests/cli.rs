@@ -8,16 +8,7 @@ use m3dfel::npy::NpyArray;
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
-    let root = std::env::var_os("M3DFEL_PARITY_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/parity"));
-    assert!(
-        root.join("paper/clips.npy").exists(),
-        "parity fixtures are missing in {}: run `python tests/parity/make_fixtures.py {}` (scripts/test.sh does this)",
-        root.display(),
-        root.display()
-    );
-    root
+    m3dfel::testing::parity_fixtures()
 }
 
 fn scratch(name: &str) -> PathBuf {

@@ -29,9 +29,12 @@ pub mod config;
 pub mod dliam;
 pub mod frames;
 pub mod instances;
+pub mod kernels;
 pub mod model;
 pub mod npy;
 pub mod predict;
+#[doc(hidden)]
+pub mod testing;
 pub mod weights;
 
 pub use classes::{CLASSES, NUM_CLASSES};

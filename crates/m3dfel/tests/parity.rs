@@ -19,18 +19,7 @@ type B = Flex;
 const TOLERANCE: f32 = 1e-4;
 
 fn fixtures(case: &str) -> PathBuf {
-    let root = std::env::var_os("M3DFEL_PARITY_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/parity"));
-    let dir = root.join(case);
-    assert!(
-        dir.join("clips.npy").exists(),
-        "parity fixtures are missing in {}: run `python tests/parity/make_fixtures.py {}` \
-         (scripts/test.sh does this) or set M3DFEL_PARITY_DIR",
-        dir.display(),
-        root.display()
-    );
-    dir
+    m3dfel::testing::parity_fixtures().join(case)
 }
 
 fn npy<const D: usize>(dir: &PathBuf, name: &str) -> Tensor<B, D> {

@@ -76,12 +76,19 @@ pub trait DminBackend: Backend {
 
 /// DMIN with ordinary tensor operations (differentiable on every backend).
 /// `a`: [B, N, C] → Â: [B, N, C].
+///
+/// Two rearrangements keep f32 accurate without changing the result: σ²_bag is computed as
+/// mean_c σ²_in + mean_c (μ_in − μ_bag)² (equal to the spec's formula, without its
+/// cancellation), and all statistics are taken on A − A[b, 0, 0], a per-clip shift that
+/// DMIN is invariant to.
 pub fn dmin_portable<B: Backend>(a: Tensor<B, 3>, params: &DminParams<B>) -> Tensor<B, 3> {
-    let [_, n, c] = a.dims();
+    let [batch, n, c] = a.dims();
+    let shift = a.clone().slice([0..batch, 0..1, 0..1]); // [B, 1, 1]
+    let a = a - shift;
     let mu_in = a.clone().mean_dim(1); // [B, 1, C]
     let var_in = (a.clone() - mu_in.clone()).square().sum_dim(1) / (n.max(2) - 1) as f64; // [B, 1, C]
     let mu_bag = mu_in.clone().mean_dim(2); // [B, 1, 1]
-    let var_bag = (var_in.clone() + mu_in.clone().square()).mean_dim(2) - mu_bag.clone().square(); // [B, 1, 1]
+    let var_bag = var_in.clone().mean_dim(2) + (mu_in.clone() - mu_bag.clone()).square().mean_dim(2); // [B, 1, 1]
 
     let mix = |logits: &Tensor<B, 1>| {
         let w = softmax(logits.clone(), 0); // [2]
@@ -132,7 +139,6 @@ impl<B: DminBackend, C: burn::backend::autodiff::checkpoint::strategy::Checkpoin
     DminBackend for burn::backend::Autodiff<B, C>
 {
 }
-#[cfg(feature = "wgpu")]
-impl DminBackend for burn::backend::Wgpu {}
+// burn::backend::Wgpu: the fused WGSL kernel, see `crate::kernels::dmin_wgpu`.
 #[cfg(feature = "cuda")]
 impl DminBackend for burn::backend::Cuda {}

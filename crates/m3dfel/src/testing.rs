@@ -1,0 +1,21 @@
+//! Helpers shared by the project's integration tests (not part of the public API).
+
+use std::path::PathBuf;
+
+/// Folder of the PyTorch parity fixtures written by `tests/parity/make_fixtures.py`:
+/// `$M3DFEL_PARITY_DIR`, else `$CARGO_TARGET_DIR/parity`, else `target/parity` in the
+/// workspace. Panics with instructions when the fixtures are not there.
+pub fn parity_fixtures() -> PathBuf {
+    let root = std::env::var_os("M3DFEL_PARITY_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(|t| PathBuf::from(t).join("parity")))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/parity"));
+    assert!(
+        root.join("paper/clips.npy").exists(),
+        "parity fixtures are missing in {}: run `python tests/parity/make_fixtures.py {}` \
+         (scripts/test.sh does this) or set M3DFEL_PARITY_DIR",
+        root.display(),
+        root.display()
+    );
+    root
+}
