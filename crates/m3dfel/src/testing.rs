@@ -6,9 +6,10 @@ use std::path::PathBuf;
 /// `$M3DFEL_PARITY_DIR`, else `$CARGO_TARGET_DIR/parity`, else `target/parity` in the
 /// workspace. Panics with instructions when the fixtures are not there.
 pub fn parity_fixtures() -> PathBuf {
-    let root = std::env::var_os("M3DFEL_PARITY_DIR")
+    let set = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+    let root = set("M3DFEL_PARITY_DIR")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(|t| PathBuf::from(t).join("parity")))
+        .or_else(|| set("CARGO_TARGET_DIR").map(|t| PathBuf::from(t).join("parity")))
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/parity"));
     assert!(
         root.join("paper/clips.npy").exists(),
