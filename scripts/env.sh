@@ -4,6 +4,8 @@
 M3DFEL_CACHE="${M3DFEL_CACHE:-$HOME/.cache/m3dfel}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$M3DFEL_CACHE/target}"
 M3DFEL_VENV="$M3DFEL_CACHE/venv"
+M3DFEL_TOOLS="$M3DFEL_CACHE/tools"
+export PATH="$M3DFEL_TOOLS/bin:$PATH"
 mkdir -p "$M3DFEL_CACHE"
 
 # The PyTorch reference (torch + torchvision from PyPI) for the parity tests.
@@ -26,4 +28,22 @@ ensure_apt() {
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
+}
+
+# Rust → wasm32 and the wasm-bindgen tools, at the wasm-bindgen version in Cargo.lock.
+ensure_wasm_tools() {
+    rustup target list --installed | grep -q '^wasm32-unknown-unknown$' \
+        || rustup target add wasm32-unknown-unknown
+    local version
+    version=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"$/\1/p')
+    if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $version" ]; then
+        echo "== cargo install wasm-bindgen-cli $version (a few minutes, once)"
+        # Not --locked: its lockfile pins a crate version the registry no longer serves.
+        cargo install --quiet wasm-bindgen-cli --version "$version" --root "$M3DFEL_TOOLS"
+    fi
+}
+
+# Headless Chromium (WebGPU through SwiftShader with --enable-unsafe-webgpu) and its driver.
+ensure_browser() {
+    ensure_apt chromium chromium-driver
 }

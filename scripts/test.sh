@@ -19,6 +19,19 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$recipe" ]; then
     echo "$recipe" > "$stamp"
 fi
 
-echo "== cargo test"
+echo "== cargo test (native)"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 cargo test --release --workspace
+
+# The WGSL kernel on the browser's own WebGPU (headless Chromium, SwiftShader adapter):
+# the same test file compiled to wasm32, run by wasm-bindgen-test-runner through chromedriver
+# (crates/m3dfel/webdriver.json enables WebGPU).
+ensure_wasm_tools
+ensure_browser
+echo "== cargo test (wasm32, in headless Chromium)"
+(
+    cd crates/m3dfel
+    CHROMEDRIVER=/usr/bin/chromedriver \
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+        cargo test --release --target wasm32-unknown-unknown --test wgpu
+)

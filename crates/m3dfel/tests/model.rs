@@ -1,5 +1,7 @@
 //! Behaviour of the model definition and its weight files, on small configurations.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 use burn::backend::Flex;
 use burn::tensor::{Distribution, Tensor, TensorData};
 use m3dfel::dliam::dmin::{DminParams, dmin_portable};

@@ -5,6 +5,8 @@
 //!
 //! Tolerance: max |ours − reference| / max |reference| ≤ 1e-4 for every compared tensor.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 use std::path::PathBuf;
 
 use burn::backend::Flex;

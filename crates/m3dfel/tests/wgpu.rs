@@ -1,17 +1,20 @@
-//! The WGSL DMIN kernel and the whole model on Burn's wgpu backend. Without a GPU this runs
-//! on Mesa's CPU Vulkan driver (llvmpipe; `apt-get install mesa-vulkan-drivers`).
+//! The WGSL DMIN kernel and the whole model on Burn's wgpu backend.
+//!
+//! Natively, without a GPU, this runs on Mesa's CPU Vulkan driver (llvmpipe;
+//! `apt-get install mesa-vulkan-drivers`). Compiled to wasm32 the kernel test runs in
+//! headless Chromium's WebGPU (`scripts/test-browser-kernel.sh`), so the same shader is
+//! also proven on the browser's WGSL compiler.
 #![cfg(feature = "wgpu")]
 
+use burn::backend::Wgpu;
 use burn::backend::wgpu::WgpuDevice;
-use burn::backend::{Flex, Wgpu};
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Distribution, Tensor, TensorData};
 use m3dfel::dliam::dmin::{DminBackend, DminParams, dmin_portable};
-use m3dfel::weights::{Precision, WeightFile, safetensors_bytes};
-use m3dfel::{M3dfel, M3dfelConfig};
 
-fn values<B: burn::tensor::backend::Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().to_vec::<f32>().unwrap()
+/// Reads a tensor back (asynchronously: browsers forbid blocking reads).
+async fn values<B: burn::tensor::backend::Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data_async().await.unwrap().convert::<f32>().to_vec::<f32>().unwrap()
 }
 
 /// max |a − b| / max |b|.
@@ -29,9 +32,9 @@ fn params(channels: usize, device: &WgpuDevice) -> DminParams<Wgpu> {
     DminParams { gamma, beta, mean_weight: logits(0.3, -0.8), var_weight: logits(-0.4, 1.1) }
 }
 
-#[test]
-fn the_wgsl_dmin_kernel_equals_the_portable_dmin_on_many_shapes() {
-    let device = WgpuDevice::default();
+/// Kernel vs portable DMIN + gate on B = 1, 3; N = 1, 2, 4, 8; C = 1, 1024; with and
+/// without a large common offset: max abs error ≤ 1e-5 of the largest value.
+async fn kernel_equals_portable_on_many_shapes(device: WgpuDevice) {
     for batch in [1, 3] {
         for n in [1, 2, 4, 8] {
             for channels in [1, 1024] {
@@ -45,10 +48,10 @@ fn the_wgsl_dmin_kernel_equals_the_portable_dmin_on_many_shapes() {
                     let gate = sigmoid(dmin_portable(attended, &params));
                     let gated = ori * gate.clone();
                     let case = format!("B={batch} N={n} C={channels} offset={offset}");
-                    let (kernel_gate, portable_gate) = (values(kernel.gate), values(gate));
+                    let (kernel_gate, portable_gate) = (values(kernel.gate).await, values(gate).await);
                     assert!(kernel_gate.iter().all(|v| v.is_finite()), "{case}: non-finite gate");
                     let gate_error = relative_error(&kernel_gate, &portable_gate);
-                    let gated_error = relative_error(&values(kernel.gated), &values(gated));
+                    let gated_error = relative_error(&values(kernel.gated).await, &values(gated).await);
                     assert!(gate_error <= 1e-5, "{case}: gate relative error {gate_error:e}");
                     assert!(gated_error <= 1e-5, "{case}: gated relative error {gated_error:e}");
                 }
@@ -57,8 +60,34 @@ fn the_wgsl_dmin_kernel_equals_the_portable_dmin_on_many_shapes() {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn the_wgsl_dmin_kernel_equals_the_portable_dmin_on_many_shapes() {
+    burn::cubecl::future::block_on(kernel_equals_portable_on_many_shapes(WgpuDevice::default()));
+}
+
+#[cfg(target_arch = "wasm32")]
+mod browser {
+    use burn::backend::wgpu::{RuntimeOptions, WgpuDevice, graphics::AutoGraphicsApi, init_setup_async};
+    use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    #[wasm_bindgen_test]
+    async fn the_wgsl_dmin_kernel_equals_the_portable_dmin_in_the_browser() {
+        let device = WgpuDevice::default();
+        init_setup_async::<AutoGraphicsApi>(&device, RuntimeOptions::default()).await;
+        super::kernel_equals_portable_on_many_shapes(device).await;
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn the_full_model_on_wgpu_equals_the_cpu_forward() {
+    use burn::backend::Flex;
+    use m3dfel::weights::{Precision, WeightFile, safetensors_bytes};
+    use m3dfel::{M3dfel, M3dfelConfig};
+
     let config = M3dfelConfig::preset("tiny").unwrap().with_frame_size(32);
     let cpu_model: M3dfel<Flex> = config.init(&Default::default());
     let bytes = safetensors_bytes(&cpu_model, &config, Precision::F32).unwrap();
@@ -69,11 +98,14 @@ fn the_full_model_on_wgpu_equals_the_cpu_forward() {
     let clips: Tensor<Flex, 5> = Tensor::random([2, 16, 3, 32, 32], Distribution::Uniform(0.0, 1.0), &Default::default());
     let gpu_clips = Tensor::<Wgpu, 5>::from_data(clips.to_data(), &device);
     let (cpu, gpu) = (cpu_model.forward(clips), gpu_model.forward(gpu_clips));
-    for (what, a, b) in [
-        ("logits", values(gpu.logits), values(cpu.logits)),
-        ("instance logits", values(gpu.instance_logits), values(cpu.instance_logits)),
-        ("gate", values(gpu.gate_mean), values(cpu.gate_mean)),
-    ] {
+    let pairs = burn::cubecl::future::block_on(async {
+        [
+            ("logits", values(gpu.logits).await, values(cpu.logits).await),
+            ("instance logits", values(gpu.instance_logits).await, values(cpu.instance_logits).await),
+            ("gate", values(gpu.gate_mean).await, values(cpu.gate_mean).await),
+        ]
+    });
+    for (what, a, b) in pairs {
         let error = relative_error(&a, &b);
         assert!(error <= 1e-4, "{what}: wgpu vs CPU relative error {error:e}");
     }

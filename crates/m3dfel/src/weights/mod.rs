@@ -15,8 +15,12 @@
 //!    which also record the model configuration.
 
 mod apply;
+#[cfg(not(target_arch = "wasm32"))]
+mod burnpack;
 mod formats;
 mod infer;
+#[cfg(not(target_arch = "wasm32"))]
+mod pytorch;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -145,6 +149,7 @@ pub struct LoadedModel<B: Backend> {
 
 impl WeightFile {
     /// Reads any accepted layout from disk (format detected from the content).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn read(path: impl AsRef<Path>) -> Result<Self, WeightError> {
         formats::read(path.as_ref())
     }
@@ -183,6 +188,7 @@ impl WeightFile {
 }
 
 /// Reads a weight file and loads it into a model in one step.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn load_model<B: DminBackend>(
     path: impl AsRef<Path>,
     device: &B::Device,
@@ -203,13 +209,14 @@ pub fn save_safetensors<B: Backend>(
 }
 
 /// Writes a model as a Burn burnpack file (authors' names and shapes, configuration included).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn save_burnpack<B: Backend>(
     model: &M3dfel<B>,
     config: &M3dfelConfig,
     path: impl AsRef<Path>,
 ) -> Result<(), WeightError> {
     let tensors = apply::collect(model);
-    formats::write_burnpack(&tensors, config, path.as_ref())
+    burnpack::write(&tensors, config, path.as_ref())
 }
 
 /// The project's safetensors file as bytes (used by the browser package and exports).
