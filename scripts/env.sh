@@ -6,7 +6,19 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$M3DFEL_CACHE/target}"
 M3DFEL_VENV="$M3DFEL_CACHE/venv"
 M3DFEL_TOOLS="$M3DFEL_CACHE/tools"
 export PATH="$M3DFEL_TOOLS/bin:$PATH"
-mkdir -p "$M3DFEL_CACHE"
+mkdir -p "$M3DFEL_CACHE" "$CARGO_TARGET_DIR"
+
+# Cargo's freshness checks follow absolute source paths, so the project's own crates built
+# from another checkout (an earlier CI clone) could be taken as up to date. When the target
+# folder last served another checkout, drop the project's crates; registry crates stay.
+workspace_root=$(pwd)
+if [ "$(cat "$CARGO_TARGET_DIR/.workspace-root" 2>/dev/null)" != "$workspace_root" ]; then
+    for target in "" "--target wasm32-unknown-unknown"; do
+        # shellcheck disable=SC2086
+        cargo clean --quiet --release $target -p m3dfel -p m3dfel-cli 2>/dev/null || true
+    done
+    echo "$workspace_root" > "$CARGO_TARGET_DIR/.workspace-root"
+fi
 
 # The PyTorch reference (torch + torchvision from PyPI) for the parity tests.
 ensure_python_env() {

@@ -162,3 +162,50 @@ fn clips_of_the_wrong_length_or_with_nan_are_refused() {
     let output = m3dfel(&["predict", "--weights", weights.to_str().unwrap(), "--tensor", nan.to_str().unwrap()]);
     assert_clear_failure(&output, &nan, "NaN");
 }
+
+/// A tiny random model in the project's format, for tests that need any weights.
+fn tiny_weights(name: &str) -> PathBuf {
+    use burn::backend::Flex;
+    let path = scratch(name);
+    let config = m3dfel::M3dfelConfig::preset("tiny").unwrap();
+    let model: m3dfel::M3dfel<Flex> = config.init(&Default::default());
+    m3dfel::weights::save_safetensors(&model, &config, m3dfel::weights::Precision::F32, &path).unwrap();
+    path
+}
+
+/// A folder of `count` moving-gradient PNG frames of 80×60 pixels.
+fn frame_folder(name: &str, count: u32) -> PathBuf {
+    let dir = scratch(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..count {
+        let frame = image::RgbImage::from_fn(80, 60, |x, y| image::Rgb([(x * 3 + i * 7) as u8, (y * 4) as u8, (i * 13) as u8]));
+        frame.save(dir.join(format!("{i:05}.png"))).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn a_folder_of_frames_is_sampled_resized_and_classified_deterministically() {
+    let weights = tiny_weights("tiny-a.safetensors");
+    let frames = frame_folder("frames20", 20);
+    let args = ["predict", "--weights", weights.to_str().unwrap(), "--frames", frames.to_str().unwrap(), "--json"];
+    let first = stdout_json(&m3dfel(&args));
+    let clips = first["clips"].as_array().unwrap();
+    assert_eq!(clips.len(), 1);
+    assert_eq!(clips[0]["instances"].as_array().unwrap().len(), 4);
+    assert!((floats(&clips[0]["probabilities"]).iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    assert_eq!(first, stdout_json(&m3dfel(&args)), "the same frames must give the same numbers");
+
+    let table = m3dfel(&["predict", "--weights", weights.to_str().unwrap(), "--frames", frames.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("clip 0:") && text.contains("frames 12-15"), "{text}");
+}
+
+#[test]
+fn a_clip_shorter_than_16_frames_is_padded_and_says_so() {
+    let weights = tiny_weights("tiny-b.safetensors");
+    let frames = frame_folder("frames10", 10);
+    let output = m3dfel(&["predict", "--weights", weights.to_str().unwrap(), "--frames", frames.to_str().unwrap(), "--json"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("only 10 frames"));
+}
