@@ -209,3 +209,17 @@ fn a_clip_shorter_than_16_frames_is_padded_and_says_so() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stderr).contains("only 10 frames"));
 }
+
+#[test]
+fn the_wgpu_device_gives_the_cpu_probabilities() {
+    let weights = tiny_weights("tiny-c.safetensors");
+    let frames = frame_folder("frames16", 16);
+    let run = |device: &str| {
+        let args = ["predict", "--weights", weights.to_str().unwrap(), "--frames", frames.to_str().unwrap(), "--json", "--device", device];
+        stdout_json(&m3dfel(&args))
+    };
+    let (cpu, gpu) = (run("cpu"), run("wgpu"));
+    let (a, b) = (floats(&cpu["clips"][0]["probabilities"]), floats(&gpu["clips"][0]["probabilities"]));
+    let error = a.iter().zip(&b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    assert!(error <= 1e-4, "wgpu vs cpu probabilities differ by {error}");
+}
