@@ -240,10 +240,16 @@ fn wrong_shapes_foreign_checkpoints_and_nan_name_the_weight() {
     let err = foreign.load::<B>(&M3dfelConfig::new(), &device()).unwrap_err();
     assert!(matches!(err.kind, WeightErrorKind::NotM3dfel(_)), "{err}");
 
-    let mut extra = original;
+    let mut extra = original.clone();
     extra.tensors.insert("decoder.weight".into(), m3dfel::weights::FileTensor { shape: vec![1], values: vec![0.0] });
     let err = extra.load::<B>(&M3dfelConfig::new(), &device()).unwrap_err();
     assert!(matches!(&err.kind, WeightErrorKind::Unexpected { key, .. } if key == "decoder.weight"), "{err}");
+
+    // Inspecting lists what loading refuses.
+    extra.tensors.remove("fc.bias");
+    let report = extra.inspect::<B>(&M3dfelConfig::new(), &device()).unwrap().report;
+    assert_eq!(report.unexpected, vec!["decoder.weight".to_string()]);
+    assert_eq!(report.missing, vec!["fc.bias".to_string()]);
 }
 
 #[test]

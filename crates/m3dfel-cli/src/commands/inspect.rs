@@ -17,7 +17,7 @@ pub struct InspectArgs {
 
 pub fn run(args: InspectArgs) -> Result<()> {
     let file = WeightFile::read(&args.file)?;
-    let loaded = file.load::<Flex>(&M3dfelConfig::new(), &Default::default())?;
+    let loaded = file.inspect::<Flex>(&M3dfelConfig::new(), &Default::default())?;
     let parameters = loaded.model.num_parameters();
     let config = &loaded.config;
     if args.json {

@@ -10,8 +10,9 @@ use crate::config::M3dfelConfig;
 use crate::dliam::dmin::DminBackend;
 use crate::model::M3dfel;
 
-/// Keys that were expected but absent, or present but unused (informational;
-/// a strict load fails on the first of either).
+/// Keys that were expected but absent, or present but unused. A strict load fails on the
+/// first of either (except the parts a backbone-only file cannot have); a lenient one
+/// ([`WeightFile::inspect`](super::WeightFile::inspect)) lists them all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoadReport {
     pub loaded: usize,
@@ -24,11 +25,30 @@ fn is_ignored(key: &str) -> bool {
     key.ends_with("num_batches_tracked")
 }
 
+/// Which model weights a file must provide.
+#[derive(Clone, Copy)]
+enum Required {
+    All,
+    /// Only names starting with this prefix (a backbone-only file).
+    Prefix(&'static str),
+    /// None: absent ones are only reported.
+    Nothing,
+}
+
+impl Required {
+    fn covers(self, name: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Prefix(prefix) => name.starts_with(prefix),
+            Self::Nothing => false,
+        }
+    }
+}
+
 struct Loader<'a, B: Backend> {
     file: &'a WeightFile,
     device: B::Device,
-    /// Only names under these prefixes must be present (None: all).
-    required_prefix: Option<&'a str>,
+    required: Required,
     used: BTreeSet<String>,
     missing: Vec<String>,
     error: Option<WeightErrorKind>,
@@ -46,7 +66,7 @@ impl<B: Backend> Loader<'_, B> {
             Layout::Transposed => expected.iter().rev().copied().collect(),
         };
         let Some(tensor) = self.file.tensors.get(name) else {
-            if self.required_prefix.is_none_or(|prefix| name.starts_with(prefix)) {
+            if self.required.covers(name) {
                 self.error = Some(WeightErrorKind::Missing { key: name.into(), expected: file_shape });
             } else {
                 self.missing.push(name.into());
@@ -91,17 +111,24 @@ impl<B: Backend> WeightVisitor<B> for Loader<'_, B> {
     }
 }
 
-/// Builds a model for `config` and fills it from `file`.
+/// Builds a model for `config` and fills it from `file`. Strict: a missing or unexpected
+/// key is an error; lenient: they are only reported (shape and NaN errors always fail).
 pub(super) fn load<B: DminBackend>(
     file: &WeightFile,
     config: &M3dfelConfig,
     device: &B::Device,
+    strict: bool,
 ) -> Result<(M3dfel<B>, LoadReport), WeightError> {
     let mut model = config.init::<B>(device);
+    let required = match (strict, file.format) {
+        (false, _) => Required::Nothing,
+        (true, WeightFormat::TorchvisionR3d18) => Required::Prefix("features."),
+        (true, _) => Required::All,
+    };
     let mut loader = Loader::<B> {
         file,
         device: device.clone(),
-        required_prefix: (file.format == WeightFormat::TorchvisionR3d18).then_some("features."),
+        required,
         used: BTreeSet::new(),
         missing: Vec::new(),
         error: None,
@@ -116,7 +143,7 @@ pub(super) fn load<B: DminBackend>(
         .filter(|key| !is_ignored(key) && !loader.used.contains(*key))
         .cloned()
         .collect();
-    if let Some(key) = unexpected.first() {
+    if let Some(key) = unexpected.first().filter(|_| strict) {
         let shape = file.tensors[key].shape.clone();
         return Err(WeightErrorKind::Unexpected { key: key.clone(), shape }.at(&file.path));
     }

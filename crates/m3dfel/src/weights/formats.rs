@@ -21,6 +21,7 @@ const CONFIG_KEY: &str = "m3dfel_config";
 /// Metadata key marking a safetensors file as the project's.
 const FORMAT_KEY: &str = "format";
 const FORMAT_VALUE: &str = "m3dfel";
+
 /// Reads any accepted layout from disk, detecting the format from the content.
 #[cfg(not(target_arch = "wasm32"))]
 pub(super) fn read(path: &Path) -> Result<WeightFile, WeightError> {

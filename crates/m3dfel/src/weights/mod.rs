@@ -182,7 +182,19 @@ impl WeightFile {
         device: &B::Device,
     ) -> Result<LoadedModel<B>, WeightError> {
         let config = self.config(fallback)?;
-        let (model, report) = apply::load(self, &config, device)?;
+        let (model, report) = apply::load(self, &config, device, true)?;
+        Ok(LoadedModel { model, config, format: self.format, report })
+    }
+
+    /// Like [`load`](Self::load), but missing and unexpected keys are listed in the report
+    /// instead of failing (what `m3dfel inspect` shows). Wrong shapes still fail.
+    pub fn inspect<B: DminBackend>(
+        &self,
+        fallback: &M3dfelConfig,
+        device: &B::Device,
+    ) -> Result<LoadedModel<B>, WeightError> {
+        let config = self.config(fallback)?;
+        let (model, report) = apply::load(self, &config, device, false)?;
         Ok(LoadedModel { model, config, format: self.format, report })
     }
 }
