@@ -181,9 +181,7 @@ impl WeightFile {
         fallback: &M3dfelConfig,
         device: &B::Device,
     ) -> Result<LoadedModel<B>, WeightError> {
-        let config = self.config(fallback)?;
-        let (model, report) = apply::load(self, &config, device, true)?;
-        Ok(LoadedModel { model, config, format: self.format, report })
+        self.load_checked(fallback, device, true)
     }
 
     /// Like [`load`](Self::load), but missing and unexpected keys are listed in the report
@@ -193,8 +191,17 @@ impl WeightFile {
         fallback: &M3dfelConfig,
         device: &B::Device,
     ) -> Result<LoadedModel<B>, WeightError> {
+        self.load_checked(fallback, device, false)
+    }
+
+    fn load_checked<B: DminBackend>(
+        &self,
+        fallback: &M3dfelConfig,
+        device: &B::Device,
+        strict: bool,
+    ) -> Result<LoadedModel<B>, WeightError> {
         let config = self.config(fallback)?;
-        let (model, report) = apply::load(self, &config, device, false)?;
+        let (model, report) = apply::load(self, &config, device, strict)?;
         Ok(LoadedModel { model, config, format: self.format, report })
     }
 }
