@@ -18,9 +18,6 @@ pub enum Precision {
 
 /// Metadata key holding the model configuration (JSON) in the project's files.
 const CONFIG_KEY: &str = "m3dfel_config";
-/// Metadata key marking a safetensors file as the project's.
-const FORMAT_KEY: &str = "format";
-const FORMAT_VALUE: &str = "m3dfel";
 
 /// Reads any accepted layout from disk, detecting the format from the content.
 #[cfg(not(target_arch = "wasm32"))]
@@ -121,10 +118,9 @@ pub(super) fn safetensors_bytes(
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
-    let metadata = HashMap::from([
-        (FORMAT_KEY.to_string(), FORMAT_VALUE.to_string()),
-        (CONFIG_KEY.to_string(), serde_json::to_string(config).map_err(|e| e.to_string())?),
-    ]);
+    // One metadata entry: safetensors takes a HashMap, whose order (and so the file's bytes)
+    // would vary from run to run with more than one.
+    let metadata = HashMap::from([(CONFIG_KEY.to_string(), serde_json::to_string(config).map_err(|e| e.to_string())?)]);
     safetensors::serialize(views, Some(metadata)).map_err(|e| e.to_string())
 }
 

@@ -1,0 +1,244 @@
+//! The spec's training-time frame sampling and augmentations, drawn once per clip and
+//! applied identically to its 16 frames: random-resized crop (area 8–100 %, aspect 3/4–4/3,
+//! Inception style), horizontal flip (p = 0.5) and colour jitter of strength 0.4
+//! (brightness, contrast, saturation in [0.6, 1.4], hue in [−0.4, 0.4], in a random order).
+//! Evaluation uses a plain bilinear resize. A milder policy suits short runs on small data.
+
+use clap::ValueEnum;
+use image::imageops::{self, FilterType};
+use image::{Rgb32FImage, RgbImage};
+
+use crate::rng::Rng;
+
+/// Largest random offset added to each sampled frame index during training.
+const MAX_OFFSET: usize = 15;
+/// Colour jitter strength.
+const JITTER: f32 = 0.4;
+
+/// How training clips are augmented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    /// The reference's: each sampled frame moved by a random 0..15 frames, crops of 8–100 %
+    /// of the area, flips, colour jitter 0.4.
+    Spec,
+    /// Milder: each sampled frame moved within its own 1/16 of the clip (order kept), crops
+    /// of 50–100 % of the area, flips, colour jitter 0.4.
+    Light,
+    /// None: training clips are sampled and resized like test clips.
+    None,
+}
+
+impl Policy {
+    fn min_area(self) -> f32 {
+        if self == Policy::Spec { 0.08 } else { 0.5 }
+    }
+}
+
+/// Training sampling: frame i of `count` is ⌊n·i/count⌋ plus a random offset (policy
+/// `Spec`: 0..15 frames, as the reference code does; `Light`: within the frame's segment),
+/// clamped to the last frame.
+pub fn train_indices(n: usize, count: usize, policy: Policy, rng: &mut Rng) -> Vec<usize> {
+    let max_offset = match policy {
+        Policy::Spec => MAX_OFFSET,
+        Policy::Light => (n / count).saturating_sub(1),
+        Policy::None => 0,
+    };
+    m3dfel::frames::sample_indices(n, count)
+        .into_iter()
+        .map(|index| (index + rng.below(max_offset + 1)).min(n.saturating_sub(1)))
+        .collect()
+}
+
+/// Plain bilinear resize to `size`×`size` (the evaluation transform, as `m3dfel predict`).
+pub fn resize(image: &RgbImage, size: usize) -> RgbImage {
+    if image.dimensions() == (size as u32, size as u32) {
+        return image.clone();
+    }
+    imageops::resize(image, size as u32, size as u32, FilterType::Triangle)
+}
+
+pub fn to_float(image: &RgbImage) -> Rgb32FImage {
+    let (w, h) = image.dimensions();
+    Rgb32FImage::from_fn(w, h, |x, y| image::Rgb(image.get_pixel(x, y).0.map(|c| c as f32 / 255.0)))
+}
+
+/// Appends an image as 3 planes (R, G, B) of width × height values.
+pub fn push_planes(image: &Rgb32FImage, out: &mut Vec<f32>) {
+    for channel in 0..3 {
+        out.extend(image.pixels().map(|p| p.0[channel]));
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ColorOp {
+    Brightness(f32),
+    Contrast(f32),
+    Saturation(f32),
+    Hue(f32),
+}
+
+/// One clip's augmentation.
+#[derive(Debug, Clone)]
+pub struct Augmentation {
+    /// Crop rectangle (x, y, width, height) in source pixels.
+    crop: [u32; 4],
+    flip: bool,
+    colors: [ColorOp; 4],
+}
+
+fn gray(p: [f32; 3]) -> f32 {
+    0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2]
+}
+
+impl Augmentation {
+    /// Draws an augmentation for frames of `width`×`height` pixels.
+    pub fn random(rng: &mut Rng, policy: Policy, width: u32, height: u32) -> Self {
+        let crop = random_crop(rng, policy.min_area(), width, height);
+        let flip = rng.chance(0.5);
+        let mut factor = || rng.range(1.0 - JITTER, 1.0 + JITTER);
+        let mut colors = [
+            ColorOp::Brightness(factor()),
+            ColorOp::Contrast(factor()),
+            ColorOp::Saturation(factor()),
+            ColorOp::Hue(rng.range(-JITTER, JITTER)),
+        ];
+        rng.shuffle(&mut colors);
+        Self { crop, flip, colors }
+    }
+
+    /// Applies the augmentation to one frame, giving a `size`×`size` frame in [0, 1].
+    pub fn apply(&self, image: &RgbImage, size: usize) -> Rgb32FImage {
+        let [x, y, w, h] = self.crop;
+        let cropped = imageops::crop_imm(image, x, y, w, h).to_image();
+        let mut resized = resize(&cropped, size);
+        if self.flip {
+            imageops::flip_horizontal_in_place(&mut resized);
+        }
+        let mut frame = to_float(&resized);
+        for op in self.colors {
+            apply_color(&mut frame, op);
+        }
+        frame
+    }
+}
+
+/// Inception-style random-resized crop: 10 tries at a random area (`min_area`–100 %) and
+/// aspect (3/4–4/3, log-uniform), then the largest centred crop within the aspect range.
+fn random_crop(rng: &mut Rng, min_area: f32, width: u32, height: u32) -> [u32; 4] {
+    let (w, h) = (width as f32, height as f32);
+    let (low, high) = ((3.0f32 / 4.0).ln(), (4.0f32 / 3.0).ln());
+    for _ in 0..10 {
+        let area = w * h * rng.range(min_area, 1.0);
+        let aspect = rng.range(low, high).exp();
+        let cw = (area * aspect).sqrt().round() as u32;
+        let ch = (area / aspect).sqrt().round() as u32;
+        if (1..=width).contains(&cw) && (1..=height).contains(&ch) {
+            let x = rng.below((width - cw + 1) as usize) as u32;
+            let y = rng.below((height - ch + 1) as usize) as u32;
+            return [x, y, cw, ch];
+        }
+    }
+    let ratio = w / h;
+    let (cw, ch) = if ratio < 0.75 {
+        (width, (w / 0.75).round() as u32)
+    } else if ratio > 4.0 / 3.0 {
+        ((h * 4.0 / 3.0).round() as u32, height)
+    } else {
+        (width, height)
+    };
+    let (cw, ch) = (cw.min(width), ch.min(height));
+    [(width - cw) / 2, (height - ch) / 2, cw, ch]
+}
+
+fn apply_color(frame: &mut Rgb32FImage, op: ColorOp) {
+    let mean_gray = match op {
+        ColorOp::Contrast(_) => frame.pixels().map(|p| gray(p.0)).sum::<f32>() / (frame.width() * frame.height()) as f32,
+        _ => 0.0,
+    };
+    for pixel in frame.pixels_mut() {
+        let p = pixel.0;
+        let blend = |other: [f32; 3], k: f32| [0, 1, 2].map(|c| (k * p[c] + (1.0 - k) * other[c]).clamp(0.0, 1.0));
+        pixel.0 = match op {
+            ColorOp::Brightness(k) => blend([0.0; 3], k),
+            ColorOp::Contrast(k) => blend([mean_gray; 3], k),
+            ColorOp::Saturation(k) => blend([gray(p); 3], k),
+            ColorOp::Hue(shift) => hue_shift(p, shift),
+        };
+    }
+}
+
+/// Rotates the hue of an RGB colour by `shift` turns (HSV space).
+fn hue_shift(p: [f32; 3], shift: f32) -> [f32; 3] {
+    let max = p[0].max(p[1]).max(p[2]);
+    let min = p[0].min(p[1]).min(p[2]);
+    let chroma = max - min;
+    if chroma <= 0.0 {
+        return p;
+    }
+    let hue = if max == p[0] {
+        ((p[1] - p[2]) / chroma).rem_euclid(6.0)
+    } else if max == p[1] {
+        (p[2] - p[0]) / chroma + 2.0
+    } else {
+        (p[0] - p[1]) / chroma + 4.0
+    } / 6.0;
+    let hue = (hue + shift).rem_euclid(1.0) * 6.0;
+    let x = chroma * (1.0 - (hue % 2.0 - 1.0).abs());
+    let (r, g, b) = match hue as u32 {
+        0 => (chroma, x, 0.0),
+        1 => (x, chroma, 0.0),
+        2 => (0.0, chroma, x),
+        3 => (0.0, x, chroma),
+        4 => (x, 0.0, chroma),
+        _ => (chroma, 0.0, x),
+    };
+    [r + min, g + min, b + min]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crops_stay_inside_the_frame_and_vary() {
+        let mut rng = Rng::keyed(3, &[]);
+        let crops: Vec<_> = (0..200).map(|_| random_crop(&mut rng, 0.08, 224, 160)).collect();
+        for &[x, y, w, h] in &crops {
+            assert!(w > 0 && h > 0 && x + w <= 224 && y + h <= 160);
+        }
+        let smallest = crops.iter().map(|c| c[2] * c[3]).min().unwrap() as f32 / (224.0 * 160.0);
+        assert!(smallest < 0.2, "the smallest crop covers {smallest}");
+    }
+
+    #[test]
+    fn hue_shift_by_a_full_turn_changes_nothing_and_a_third_rotates_channels() {
+        let p = [0.8, 0.3, 0.1];
+        let same = hue_shift(p, 1.0);
+        let rotated = hue_shift(p, 1.0 / 3.0);
+        for c in 0..3 {
+            assert!((same[c] - p[c]).abs() < 1e-5);
+            assert!((rotated[(c + 1) % 3] - p[c]).abs() < 1e-5, "{rotated:?}");
+        }
+    }
+
+    #[test]
+    fn training_offsets_stay_within_the_clip() {
+        let mut rng = Rng::keyed(1, &[]);
+        for n in [1, 16, 17, 40] {
+            for policy in [Policy::Spec, Policy::Light] {
+                let indices = train_indices(n, 16, policy, &mut rng);
+                assert!(indices.iter().all(|&i| i < n));
+            }
+            let light = train_indices(n, 16, Policy::Light, &mut rng);
+            assert!(light.windows(2).all(|w| w[0] <= w[1]), "light sampling keeps the frame order");
+        }
+    }
+
+    #[test]
+    fn the_same_augmentation_is_applied_to_every_frame() {
+        let image = RgbImage::from_fn(40, 30, |x, y| image::Rgb([x as u8 * 6, y as u8 * 8, 100]));
+        let t = Augmentation::random(&mut Rng::keyed(9, &[]), Policy::Spec, 40, 30);
+        assert_eq!(t.apply(&image, 16), t.apply(&image, 16));
+    }
+}

@@ -1,0 +1,182 @@
+//! End-to-end tests of the `trainer` binary on small synthetic runs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn trainer() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_trainer"))
+}
+
+fn run(command: &mut Command) -> Output {
+    let output = command.output().expect("the trainer starts");
+    assert!(
+        output.status.success(),
+        "trainer failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// A short synthetic run: 16×16 frames, 3 epochs of 8 steps.
+fn small_run(out: &Path) -> Command {
+    let mut command = trainer();
+    command.args(["--train-clips", "64", "--test-clips", "14", "--epochs", "3", "--batch-size", "8"]);
+    command.args(["--frame-size", "16", "--workers", "2", "--quiet", "--out"]).arg(out);
+    command
+}
+
+fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// The fields of a metrics line that must not depend on timing.
+fn deterministic(line: &serde_json::Value) -> serde_json::Value {
+    let mut line = line.clone();
+    let object = line.as_object_mut().unwrap();
+    object.remove("seconds");
+    object.remove("clips_per_second");
+    line
+}
+
+#[test]
+fn a_run_killed_mid_epoch_resumes_to_the_same_metrics_as_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (whole, killed) = (dir.path().join("whole"), dir.path().join("killed"));
+
+    let started = Instant::now();
+    run(&mut small_run(&whole));
+    let run_time = started.elapsed();
+
+    let mut child = small_run(&killed).spawn().unwrap();
+    let latest = killed.join("checkpoints/latest");
+    let started = Instant::now();
+    while !latest.exists() {
+        assert!(started.elapsed() < run_time * 3, "no checkpoint appeared");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The first epoch took about a third of the run: kill half-way through the second.
+    std::thread::sleep(run_time / 6);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(!killed.join("summary.json").exists(), "the run finished before it was killed; the test proves nothing");
+    let done = std::fs::read_to_string(&latest).unwrap();
+    assert!(done.trim() != "epoch-0003", "killed after the last epoch");
+
+    run(small_run(&killed).arg("--resume"));
+
+    let expected: Vec<_> = read_jsonl(&whole.join("metrics.jsonl")).iter().map(deterministic).collect();
+    let resumed: Vec<_> = read_jsonl(&killed.join("metrics.jsonl")).iter().map(deterministic).collect();
+    assert_eq!(expected.len(), 6, "3 epochs × (train, test)");
+    assert_eq!(resumed, expected);
+    let weights = |dir: &Path| std::fs::read(dir.join("best.safetensors")).unwrap();
+    assert!(weights(&whole) == weights(&killed), "the exported weights differ");
+
+    // A finished run's folder is not overwritten by a new run.
+    let again = small_run(&whole).output().unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a run"));
+}
+
+#[test]
+fn resume_without_a_checkpoint_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = trainer().args(["--resume", "--out"]).arg(dir.path().join("none")).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to resume"));
+}
+
+#[test]
+fn the_default_synthetic_recipe_learns_in_a_short_run() {
+    // The default run (1400 clips × 7 epochs) reaches WAR ≥ 0.9 in about 10 minutes; here a
+    // 90-second slice of it must already beat chance (1/7) clearly.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    run(trainer().args(["--train-clips", "560", "--test-clips", "70", "--epochs", "3", "--quiet", "--out"]).arg(&out));
+    let tests: Vec<_> = read_jsonl(&out.join("metrics.jsonl")).into_iter().filter(|m| m["split"] == "test").collect();
+    let (first, last) = (&tests[0], &tests[2]);
+    let loss = |m: &serde_json::Value| m["loss"].as_f64().unwrap();
+    assert!(loss(last) < loss(first) - 0.1, "test loss went from {} to {}", loss(first), loss(last));
+    assert!(last["war"].as_f64().unwrap() >= 0.25, "test WAR {} after 3 short epochs", last["war"]);
+}
+
+fn write_dfew(root: &Path) {
+    run(trainer().args(["synth", "--clips", "35", "--frame-size", "32", "--out"]).arg(root));
+}
+
+#[test]
+fn a_synthetic_dataset_in_dfew_layout_trains_and_evaluates_and_bad_clips_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("dfew");
+    write_dfew(&root);
+    let clip = |id: usize| root.join(format!("Clip/clip_224x224/{id:05}"));
+    // Fold 1 tests clips 1, 6, 11, …: clips 2 and 3 are training clips.
+    // Every frame of clip 2 is corrupt (training samples random frames, so a single bad frame
+    // is only met when it is drawn).
+    for frame in std::fs::read_dir(clip(2)).unwrap() {
+        std::fs::write(frame.unwrap().path(), b"not a jpeg at all").unwrap();
+    }
+    for frame in std::fs::read_dir(clip(3)).unwrap() {
+        std::fs::remove_file(frame.unwrap().path()).unwrap();
+    }
+    let train_csv = root.join("EmoLabel_DataSplit/train(single-labeled)/set_1.csv");
+    let mut rows = std::fs::read_to_string(&train_csv).unwrap();
+    assert!(rows.starts_with("video_name,label\n"), "DFEW split files start with a header");
+    rows.push_str("99999,3\n");
+    std::fs::write(&train_csv, rows).unwrap();
+
+    let out = dir.path().join("run");
+    let output = run(trainer()
+        .args(["--dataset", "dfew", "--root"])
+        .arg(&root)
+        .args(["--fold", "1", "--preset", "tiny", "--frame-size", "16", "--epochs", "2", "--batch-size", "4"])
+        .args(["--quiet", "--out"])
+        .arg(&out));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("3 clips could not be used"), "{stderr}");
+    let skipped = std::fs::read_to_string(out.join("skipped.txt")).unwrap();
+    assert!(skipped.contains("00002/") && skipped.contains("cannot decode"), "{skipped}");
+    assert!(skipped.contains("00003") && skipped.contains("no frame images"), "{skipped}");
+    assert!(skipped.contains("99999") && skipped.contains("no such clip folder"), "{skipped}");
+
+    let metrics = read_jsonl(&out.join("metrics.jsonl"));
+    assert_eq!(metrics.len(), 4);
+    let train = &metrics[0];
+    assert_eq!(train["split"], "train");
+    assert_eq!(train["skipped"], 2, "the corrupt and the empty clip are counted in the epoch");
+    // 35 clips: 7 test and 28 training clips, of which 26 can be read.
+    assert_eq!(train["clips"], 26);
+    assert_eq!(metrics[1]["split"], "test");
+    assert_eq!(metrics[1]["clips"], 7);
+    let recall = metrics[1]["per_class_recall"].as_array().unwrap();
+    assert_eq!(recall.len(), 7);
+
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let weights: Vec<PathBuf> = summary["weights"].as_array().unwrap().iter().map(|p| PathBuf::from(p.as_str().unwrap())).collect();
+    let (f32_size, f16_size) = (std::fs::metadata(&weights[0]).unwrap().len(), std::fs::metadata(&weights[1]).unwrap().len());
+    assert!(f16_size * 10 < f32_size * 6, "f16 export {f16_size} B is not about half of f32 {f32_size} B");
+    assert!(out.join("confusion.txt").exists());
+    assert_eq!(&std::fs::read(out.join("confusion.png")).unwrap()[1..4], b"PNG");
+
+    // Evaluation alone, twice: the same numbers, and the same as the training run's best epoch.
+    let evaluate = || {
+        let output = run(trainer()
+            .args(["eval", "--weights"])
+            .arg(&weights[0])
+            .args(["--dataset", "dfew", "--fold", "1", "--json", "--root"])
+            .arg(&root));
+        let mut value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        deterministic(&value.take())
+    };
+    let first = evaluate();
+    assert_eq!(first, evaluate());
+    let best = summary["best_epoch"].as_u64().unwrap() as usize;
+    let best_test = &metrics[2 * best - 1];
+    assert_eq!(first["war"], best_test["war"]);
+    assert_eq!(first["loss"].as_f64().unwrap().to_bits(), best_test["loss"].as_f64().unwrap().to_bits());
+}
