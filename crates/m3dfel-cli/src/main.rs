@@ -27,31 +27,8 @@ enum Command {
     Inspect(commands::inspect::InspectArgs),
 }
 
-/// Compute backends report an unusable device (no CUDA driver, no GPU adapter) by panicking,
-/// often on a worker thread. Turn that into one readable line and a non-zero exit.
-fn report_panics_as_errors() {
-    std::panic::set_hook(Box::new(|info| {
-        let message = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or("unknown failure");
-        // The first sentence, without the long lists some backends append after " - ".
-        let first_sentence = message.split(". ").next().and_then(|s| s.split(" - ").next()).unwrap_or(message);
-        eprintln!(
-            "error: the compute backend failed: {first_sentence} \
-             (try `--device cpu`; set RUST_BACKTRACE=1 and report it if the device should work)"
-        );
-        if std::env::var_os("RUST_BACKTRACE").is_some() {
-            eprintln!("{}", std::backtrace::Backtrace::force_capture());
-        }
-        std::process::exit(3);
-    }));
-}
-
 fn main() -> ExitCode {
-    report_panics_as_errors();
+    m3dfel::cli_support::report_panics_as_errors();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Predict(args) => commands::predict::run(args),

@@ -25,6 +25,7 @@
 
 pub mod backbone;
 pub mod classes;
+pub mod cli_support;
 pub mod config;
 pub mod dliam;
 pub mod frames;

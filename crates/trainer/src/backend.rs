@@ -27,7 +27,10 @@ macro_rules! with_autodiff_backend {
             #[cfg(feature = "wgpu")]
             $crate::backend::Device::Wgpu => {
                 type $B = burn::backend::Autodiff<burn::backend::Wgpu>;
-                let $dev = |index: usize| burn::backend::wgpu::WgpuDevice::DiscreteGpu(index);
+                let $dev = |index: usize| match index {
+                    0 => burn::backend::wgpu::WgpuDevice::default(),
+                    n => burn::backend::wgpu::WgpuDevice::DiscreteGpu(n),
+                };
                 $body
             }
             #[cfg(feature = "cuda")]

@@ -4,7 +4,6 @@
 //! and reaches a high test WAR in minutes; with `--dataset dfew --root … --features cuda`
 //! it runs the paper's recipe.
 
-
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -50,6 +49,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
+    m3dfel::cli_support::report_panics_as_errors();
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Train(args)) => train(args),

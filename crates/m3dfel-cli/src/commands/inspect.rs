@@ -4,6 +4,7 @@ use anyhow::Result;
 use burn::backend::Flex;
 use clap::Args;
 use m3dfel::M3dfelConfig;
+use m3dfel::cli_support::group_thousands;
 use m3dfel::weights::WeightFile;
 
 #[derive(Args)]
@@ -76,17 +77,4 @@ fn print_keys(label: &str, keys: &[String]) {
             println!("  {key}");
         }
     }
-}
-
-/// 46823384 → "46,823,384".
-pub fn group_thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }

@@ -34,7 +34,7 @@ pub struct ClipEntry {
 }
 
 /// A clip that was left out, and why.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Skipped {
     pub clip: String,
     pub reason: String,

@@ -86,6 +86,9 @@ pub struct RunState {
     pub iterations_done: usize,
     pub history: Vec<EpochMetrics>,
     pub best: Option<Best>,
+    /// Clips met during training or testing that could not be read.
+    #[serde(default)]
+    pub skipped: Vec<Skipped>,
 }
 
 /// What `summary.json` holds.
@@ -300,7 +303,14 @@ where
             out.display(), checkpoint::folder(out).display()),
         (Some(_), false) => bail!("{} already holds a run; continue it with --resume, or choose another --out",
             out.display()),
-        (None, false) => RunState { config: config.clone(), epochs_done: 0, iterations_done: 0, history: Vec::new(), best: None },
+        (None, false) => RunState {
+            config: config.clone(),
+            epochs_done: 0,
+            iterations_done: 0,
+            history: Vec::new(),
+            best: None,
+            skipped: Vec::new(),
+        },
     };
     let model_config = &config.model;
     model_config.validate().map_err(anyhow::Error::msg)?;
@@ -309,8 +319,8 @@ where
     }
 
     let (train, test) = config.dataset.open()?;
-    let Split { entries: train_entries, mut skipped } = train;
-    skipped.extend(test.skipped.iter().cloned());
+    let Split { entries: train_entries, skipped: mut indexing_skipped } = train;
+    indexing_skipped.extend(test.skipped.iter().cloned());
     let steps = train_entries.len() / config.batch_size;
     if steps == 0 {
         bail!("the training split has {} clips, fewer than one batch of {} (--batch-size)",
@@ -330,7 +340,7 @@ where
     let mut model = model_config.init::<B>(device);
     println!(
         "training M3DFEL ({} preset, bag size {}, {} parameters) on {}: {} train / {} test clips, {} epochs of {} steps, batch {}",
-        model_config.preset, model_config.bag_size(), group(model.num_parameters()),
+        model_config.preset, model_config.bag_size(), m3dfel::cli_support::group_thousands(model.num_parameters()),
         config.dataset.name(), train_entries.len(), test_entries.len(), config.epochs, steps, config.batch_size
     );
     let mut optimizer = AdamWConfig::new()
@@ -352,7 +362,7 @@ where
     overall.set_style(bar_style("overall  [{bar:30}] {pos}/{len} steps  {elapsed_precise} elapsed, ETA {eta_precise}"));
     overall.set_position(state.iterations_done as u64);
     let epoch_bar = bars.add(ProgressBar::new(steps as u64));
-    epoch_bar.set_style(bar_style("{prefix:>12} [{bar:30}] {pos}/{len} {msg}"));
+    epoch_bar.set_style(bar_style("{prefix:>12} [{bar:30}] {pos}/{len} {msg}  ETA {eta}"));
     let started = Instant::now();
 
     for epoch in state.epochs_done..config.epochs {
@@ -421,14 +431,16 @@ where
             seconds: train_seconds,
             clips_per_second: clips as f64 / train_seconds.max(1e-9),
         };
-        skipped.extend(train_skipped);
+        state.skipped.extend(train_skipped);
 
         epoch_bar.set_prefix("testing");
         let valid = model.valid();
         let evaluation = evaluate(&valid, model_config, test_entries.clone(), micro.max(8),
             config.label_smoothing, device, resources.workers, &epoch_bar);
         let test_metrics = evaluation.metrics(epoch + 1, "test");
-        skipped.extend(evaluation.skipped.iter().cloned());
+        state.skipped.extend(evaluation.skipped.iter().cloned());
+        let mut seen = std::collections::BTreeSet::new();
+        state.skipped.retain(|s| seen.insert(s.clip.clone()));
         let line = format!(
             "epoch {:>3}/{}: train loss {:.4} WAR {:.3} | test loss {:.4} WAR {:.3} UAR {:.3} | lr {:.2e} | {:.1} clips/s",
             epoch + 1, config.epochs, train_metrics.loss, train_metrics.war, test_metrics.loss, test_metrics.war,
@@ -447,22 +459,9 @@ where
     }
     epoch_bar.finish_and_clear();
     overall.finish_and_clear();
-    let mut seen = std::collections::BTreeSet::new();
-    skipped.retain(|s| seen.insert(s.clip.clone()));
+    let skipped: Vec<Skipped> = indexing_skipped.into_iter().chain(state.skipped.iter().cloned()).collect();
     report_skipped(out, &skipped)?;
     finish(out, &config, &state, skipped.len(), started.elapsed().as_secs_f64())
-}
-
-fn group(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Paths of the exported weights of the best epoch.
