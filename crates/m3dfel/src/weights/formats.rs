@@ -23,12 +23,13 @@ const CONFIG_KEY: &str = "m3dfel_config";
 #[cfg(not(target_arch = "wasm32"))]
 pub(super) fn read(path: &Path) -> Result<WeightFile, WeightError> {
     let bytes = std::fs::read(path).map_err(|e| WeightErrorKind::Io(e).at(path))?;
-    if bytes.starts_with(b"PK\x03\x04") || bytes.first() == Some(&0x80) {
+    // safetensors first: its header length is arbitrary, so its first byte can be 0x80 too.
+    if looks_like_safetensors(&bytes) {
+        read_safetensors(path, &bytes)
+    } else if bytes.starts_with(b"PK\x03\x04") || bytes.first() == Some(&0x80) {
         super::pytorch::read(path)
     } else if bytes.starts_with(&super::burnpack::MAGIC) {
         super::burnpack::read(path, bytes)
-    } else if looks_like_safetensors(&bytes) {
-        read_safetensors(path, &bytes)
     } else {
         let reason = if bytes.is_empty() {
             "the file is empty".to_string()
@@ -39,10 +40,11 @@ pub(super) fn read(path: &Path) -> Result<WeightFile, WeightError> {
     }
 }
 
-/// safetensors: an 8-byte little-endian header length, then a JSON object.
+/// safetensors: an 8-byte little-endian header length that fits the file, then a JSON object.
 #[cfg(not(target_arch = "wasm32"))]
 fn looks_like_safetensors(bytes: &[u8]) -> bool {
-    bytes.len() > 9 && bytes[8] == b'{'
+    let Some(length) = bytes.first_chunk::<8>().map(|b| u64::from_le_bytes(*b)) else { return false };
+    bytes.len() > 9 && bytes[8] == b'{' && length >= 2 && length <= (bytes.len() - 8) as u64
 }
 
 pub(super) fn corrupt(format: &'static str, reason: impl ToString) -> WeightErrorKind {
