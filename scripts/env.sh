@@ -11,11 +11,11 @@ mkdir -p "$M3DFEL_CACHE" "$CARGO_TARGET_DIR"
 # Cargo's freshness checks follow absolute source paths, so the project's own crates built
 # from another checkout (an earlier CI clone) could be taken as up to date. When the target
 # folder last served another checkout, drop the project's crates; registry crates stay.
-workspace_root=$(pwd)
+workspace_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if [ "$(cat "$CARGO_TARGET_DIR/.workspace-root" 2>/dev/null)" != "$workspace_root" ]; then
     for target in "" "--target wasm32-unknown-unknown"; do
         # shellcheck disable=SC2086
-        cargo clean --quiet --release $target -p m3dfel -p m3dfel-cli 2>/dev/null || true
+        cargo clean --quiet --release $target -p m3dfel -p m3dfel-cli -p m3dfel-wasm -p trainer 2>/dev/null || true
     done
     echo "$workspace_root" > "$CARGO_TARGET_DIR/.workspace-root"
 fi
@@ -53,6 +53,17 @@ ensure_wasm_tools() {
         # Not --locked: its lockfile pins a crate version the registry no longer serves.
         cargo install --quiet wasm-bindgen-cli --version "$version" --root "$M3DFEL_TOOLS"
     fi
+}
+
+# wasm-opt from npm's binaryen (Debian's binaryen 108 breaks wasm-bindgen's externref table).
+ensure_wasm_opt() {
+    local version=132.0.0 dir="$M3DFEL_TOOLS/binaryen"
+    if [ "$("$dir/node_modules/.bin/wasm-opt" --version 2>/dev/null | awk '{print $3}')" != "${version%%.*}" ]; then
+        echo "== npm install binaryen@$version (wasm-opt)"
+        mkdir -p "$dir"
+        npm install --prefix "$dir" --no-audit --no-fund --silent "binaryen@$version"
+    fi
+    export PATH="$dir/node_modules/.bin:$PATH"
 }
 
 # Headless Chromium (WebGPU through SwiftShader with --enable-unsafe-webgpu) and its driver.

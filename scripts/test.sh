@@ -23,7 +23,7 @@ echo "== cargo test (native)"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 cargo test --release --workspace
 
-# The WGSL kernel on the browser's own WebGPU (headless Chromium, SwiftShader adapter):
+# The WGSL kernel and R3D-18 on the browser's own WebGPU (headless Chromium, SwiftShader):
 # the same test file compiled to wasm32, run by wasm-bindgen-test-runner through chromedriver
 # (crates/m3dfel/webdriver.json enables WebGPU).
 ensure_wasm_tools
@@ -31,7 +31,17 @@ ensure_browser
 echo "== cargo test (wasm32, in headless Chromium)"
 (
     cd crates/m3dfel
-    CHROMEDRIVER=/usr/bin/chromedriver \
+    WASM_BINDGEN_TEST_TIMEOUT=400 CHROMEDRIVER=/usr/bin/chromedriver \
     CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
         cargo test --release --target wasm32-unknown-unknown --test wgpu
+)
+
+# The browser package (pkg/) as users get it: packed, installed into a scratch project and
+# used from a page (WebGPU and CPU), a Web Worker and Node, compared with `m3dfel predict`.
+echo "== browser package"
+bash scripts/build-wasm.sh
+(
+    cd tests/browser
+    npm ci --no-audit --no-fund --silent
+    npm test
 )

@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use image::imageops::FilterType;
+use image::RgbImage;
+use image::imageops::{self, FilterType};
 
 /// Frame image extensions recognised in a clip folder.
 const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "bmp"];
@@ -58,11 +59,40 @@ pub fn list_frames(dir: &Path) -> Result<Vec<PathBuf>, ClipError> {
 /// 3 planes of `size²` values in [0, 1].
 pub fn push_frame(path: &Path, size: usize, out: &mut Vec<f32>) -> Result<(), ClipError> {
     let image = image::open(path).map_err(|e| ClipError::Image(path.to_path_buf(), e.to_string()))?;
-    let rgb = image.resize_exact(size as u32, size as u32, FilterType::Triangle).to_rgb8();
-    for channel in 0..3 {
-        out.extend(rgb.pixels().map(|p| p.0[channel] as f32 / 255.0));
-    }
+    push_rgb(&resize(&image.to_rgb8(), size), out);
     Ok(())
+}
+
+/// The evaluation transform: a plain bilinear resize to `size`×`size` (no crop). Every
+/// path that turns pictures into clips (frame folders, video frames, the browser's
+/// `ImageData`) goes through it, so they give the same numbers for the same pixels.
+pub fn resize(image: &RgbImage, size: usize) -> RgbImage {
+    if image.dimensions() == (size as u32, size as u32) {
+        return image.clone();
+    }
+    imageops::resize(image, size as u32, size as u32, FilterType::Triangle)
+}
+
+/// Appends an RGB image as 3 planes (R, G, B) of values in [0, 1].
+pub fn push_rgb(image: &RgbImage, out: &mut Vec<f32>) {
+    for channel in 0..3 {
+        out.extend(image.pixels().map(|p| p.0[channel] as f32 / 255.0));
+    }
+}
+
+/// RGBA pixels in memory (a browser's `ImageData`, a decoded video frame), row-major,
+/// 4 bytes per pixel → an RGB image (alpha is ignored).
+pub fn rgb_from_rgba(rgba: &[u8], width: u32, height: u32) -> Result<RgbImage, String> {
+    let pixels = width as usize * height as usize;
+    if width == 0 || height == 0 || rgba.len() != 4 * pixels {
+        return Err(format!(
+            "a {width}×{height} RGBA frame needs {} bytes, got {}",
+            4 * pixels,
+            rgba.len()
+        ));
+    }
+    let rgb = rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
+    Ok(RgbImage::from_raw(width, height, rgb).expect("length checked above"))
 }
 
 impl Clip {

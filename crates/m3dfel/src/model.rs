@@ -60,20 +60,28 @@ impl M3dfelConfig {
 impl<B: DminBackend> M3dfel<B> {
     /// Clips `[B, F, 3, H, W]` with values in [0, 1] → logits, instance logits and gates.
     pub fn forward(&self, clips: Tensor<B, 5>) -> M3dfelOutput<B> {
+        self.classify_instances(self.embed_instances(clips))
+    }
+
+    /// The R3D-18 embedding of every 3D instance: clips `[B, F, 3, H, W]` → `[B, N, w₃]`.
+    pub fn embed_instances(&self, clips: Tensor<B, 5>) -> Tensor<B, 3> {
         let [batch, frames, ..] = clips.dims();
         let n = frames / self.instance_length;
         let instances = to_instances(clips, self.instance_length); // [B·N, 3, L, H, W]
         let features = self.features.forward(instances); // [B·N, w₃]
         let width = features.dims()[1];
-        let DliamOutput { bag, instances, gate_mean } =
-            self.dliam.forward(features.reshape([batch, n, width])); // [B, N, w₃]
+        features.reshape([batch, n, width])
+    }
+
+    /// DLIAM and the classifier on instance embeddings `[B, N, w₃]`.
+    pub fn classify_instances(&self, features: Tensor<B, 3>) -> M3dfelOutput<B> {
+        let DliamOutput { bag, instances, gate_mean } = self.dliam.forward(features); // [B, N, w₃]
         M3dfelOutput {
             logits: self.fc.forward(bag),                  // [B, classes]
             instance_logits: self.fc.forward(instances),   // [B, N, classes]
             gate_mean,
         }
     }
-
 }
 
 impl<B: Backend> M3dfel<B> {

@@ -217,6 +217,27 @@ fn damaged_and_foreign_files_are_refused_with_the_file_named() {
 }
 
 #[test]
+fn bytes_read_in_browsers_tell_truncated_files_from_other_kinds() {
+    use m3dfel::weights::WeightFile;
+    let config = tiny();
+    let bytes = m3dfel::weights::safetensors_bytes(&config.init::<B>(&device()), &config, Precision::F16).unwrap();
+    let header = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let error = |name: &str, bytes: &[u8]| WeightFile::from_safetensors_bytes(name, bytes).unwrap_err();
+
+    // Cut inside the tensor data, and inside the JSON header.
+    for cut in [bytes.len() - 100, 8 + header / 2] {
+        let err = error("model.safetensors", &bytes[..cut]);
+        assert!(matches!(err.kind, WeightErrorKind::Corrupt { .. }), "cut at {cut}: {err}");
+        assert!(err.to_string().starts_with("model.safetensors: damaged or truncated"), "{err}");
+    }
+    let pytorch = error("model.pth", b"PK\x03\x04 a zip archive");
+    assert!(pytorch.to_string().contains("convert it with `m3dfel import`"), "{pytorch}");
+    let text = error("notes.txt", "not weights at all\n".repeat(10).as_bytes());
+    assert!(matches!(text.kind, WeightErrorKind::NotWeights(_)), "{text}");
+    assert!(WeightFile::from_safetensors_bytes("model.safetensors", &bytes).is_ok());
+}
+
+#[test]
 fn wrong_shapes_foreign_checkpoints_and_nan_name_the_weight() {
     let config = tiny();
     let model: M3dfel<B> = config.init(&device());

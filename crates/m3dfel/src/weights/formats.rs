@@ -40,8 +40,26 @@ pub(super) fn read(path: &Path) -> Result<WeightFile, WeightError> {
     }
 }
 
+/// Reads bytes that should be the project's safetensors file (the browser package's only
+/// format), telling a truncated file and other kinds of files apart from damaged ones.
+pub(super) fn read_safetensors_only(path: &Path, bytes: &[u8]) -> Result<WeightFile, WeightError> {
+    if looks_like_safetensors(bytes) {
+        return read_safetensors(path, bytes);
+    }
+    let reason = if bytes.len() > 9 && bytes[8] == b'{' {
+        let header = u64::from_le_bytes(*bytes.first_chunk::<8>().expect("length checked"));
+        return Err(corrupt("safetensors", format!("the header needs {header} bytes but the file ends after {}", bytes.len() - 8)).at(path));
+    } else if bytes.is_empty() {
+        "the file is empty".to_string()
+    } else if bytes.starts_with(b"PK\x03\x04") || bytes.first() == Some(&0x80) {
+        "this is a PyTorch checkpoint; convert it with `m3dfel import` to .safetensors first".to_string()
+    } else {
+        format!("{} bytes of unknown content; expected the project's .safetensors", bytes.len())
+    };
+    Err(WeightErrorKind::NotWeights(reason).at(path))
+}
+
 /// safetensors: an 8-byte little-endian header length that fits the file, then a JSON object.
-#[cfg(not(target_arch = "wasm32"))]
 fn looks_like_safetensors(bytes: &[u8]) -> bool {
     let Some(length) = bytes.first_chunk::<8>().map(|b| u64::from_le_bytes(*b)) else { return false };
     bytes.len() > 9 && bytes[8] == b'{' && length >= 2 && length <= (bytes.len() - 8) as u64

@@ -154,9 +154,10 @@ impl WeightFile {
         formats::read(path.as_ref())
     }
 
-    /// Reads the project's safetensors format from memory (e.g. fetched in a browser).
+    /// Reads the project's safetensors format from memory (e.g. fetched in a browser);
+    /// other kinds of files and truncated ones are told apart in the error.
     pub fn from_safetensors_bytes(name: &str, bytes: &[u8]) -> Result<Self, WeightError> {
-        formats::read_safetensors(Path::new(name), bytes)
+        formats::read_safetensors_only(Path::new(name), bytes)
     }
 
     /// The model configuration these weights imply: the recorded one for the project's

@@ -5,8 +5,10 @@
 //! Evaluation uses a plain bilinear resize. A milder policy suits short runs on small data.
 
 use clap::ValueEnum;
-use image::imageops::{self, FilterType};
+use image::imageops;
 use image::{Rgb32FImage, RgbImage};
+
+pub use m3dfel::frames::resize;
 
 use crate::rng::Rng;
 
@@ -48,14 +50,6 @@ pub fn train_indices(n: usize, count: usize, policy: Policy, rng: &mut Rng) -> V
         .into_iter()
         .map(|index| (index + rng.below(max_offset + 1)).min(n.saturating_sub(1)))
         .collect()
-}
-
-/// Plain bilinear resize to `size`×`size` (the evaluation transform, as `m3dfel predict`).
-pub fn resize(image: &RgbImage, size: usize) -> RgbImage {
-    if image.dimensions() == (size as u32, size as u32) {
-        return image.clone();
-    }
-    imageops::resize(image, size as u32, size as u32, FilterType::Triangle)
 }
 
 pub fn to_float(image: &RgbImage) -> Rgb32FImage {

@@ -1,0 +1,173 @@
+//! The WebAssembly core of the browser package (`pkg/`): the shared M3DFEL model on the
+//! browser's WebGPU (burn-wgpu with the project's WGSL kernels) or on Burn's CPU backend.
+//!
+//! JavaScript sees one class, [`Engine`], and one function, [`frame_planes`]; the package's
+//! hand-written `m3dfel.js` builds the public API (`M3dfel.load`, `classifyClip`,
+//! `classifyVideo`) on top: fetching weights with progress, choosing the backend, turning
+//! images into frames. Every failure is returned as a JavaScript `Error` with a message for
+//! people; inputs are checked here before they reach Burn, whose panics would abort the
+//! module.
+#![cfg(target_arch = "wasm32")]
+
+use std::cell::Cell;
+
+use burn::backend::wgpu::{RuntimeOptions, WgpuDevice, graphics::WebGpu, init_setup_async};
+use burn::backend::{Flex, Wgpu};
+use burn::tensor::{Tensor, TensorData, backend::Backend};
+use m3dfel::predict::ClipResult;
+use m3dfel::weights::WeightFile;
+use m3dfel::{M3dfel, M3dfelConfig};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+thread_local! {
+    /// Burn's WebGPU runtime is set up once per module instance.
+    static WEBGPU_READY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The model on one of the two backends.
+enum Model {
+    Cpu(M3dfel<Flex>),
+    /// R3D-18 (over 99.9 % of the work) on WebGPU; DLIAM and the classifier on the CPU.
+    /// Burn 0.21's autotuned matmul kernels give wrong results on some WebGPU adapters
+    /// (SwiftShader: a [8, 64] × [64, 256] product off by 100 %), and DLIAM is made of
+    /// small matmuls; the 3D convolutions are exact (tests/wgpu.rs checks both in Chromium).
+    WebGpu { backbone: M3dfel<Wgpu>, head: M3dfel<Flex>, device: WgpuDevice },
+}
+
+/// A loaded model, ready to classify clips.
+#[wasm_bindgen]
+pub struct Engine {
+    model: Model,
+    config: M3dfelConfig,
+}
+
+#[wasm_bindgen]
+impl Engine {
+    /// Loads the project's safetensors weights (f32, or f16 widened to f32) on `backend`
+    /// (`"webgpu"` or `"cpu"`). `name` is used in error messages. The caller checks that
+    /// the browser has a WebGPU adapter before asking for `"webgpu"`.
+    pub async fn load(name: String, weights: Vec<u8>, backend: String) -> Result<Engine, JsError> {
+        let file = WeightFile::from_safetensors_bytes(&name, &weights).map_err(|e| JsError::new(&e.to_string()))?;
+        let fallback = M3dfelConfig::new();
+        let (model, config) = match backend.as_str() {
+            "cpu" => {
+                let loaded = file.load::<Flex>(&fallback, &Default::default()).map_err(|e| JsError::new(&e.to_string()))?;
+                (Model::Cpu(loaded.model), loaded.config)
+            }
+            "webgpu" => {
+                let device = WgpuDevice::default();
+                if !WEBGPU_READY.get() {
+                    init_setup_async::<WebGpu>(&device, RuntimeOptions::default()).await;
+                    WEBGPU_READY.set(true);
+                }
+                let gpu = file.load::<Wgpu>(&fallback, &device).map_err(|e| JsError::new(&e.to_string()))?;
+                let cpu = file.load::<Flex>(&fallback, &Default::default()).map_err(|e| JsError::new(&e.to_string()))?;
+                (Model::WebGpu { backbone: gpu.model, head: cpu.model, device }, gpu.config)
+            }
+            other => return Err(JsError::new(&format!("unknown backend \"{other}\": use \"webgpu\" or \"cpu\""))),
+        };
+        Ok(Engine { model, config })
+    }
+
+    /// `"webgpu"` or `"cpu"`.
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        match self.model {
+            Model::Cpu(_) => "cpu",
+            Model::WebGpu { .. } => "webgpu",
+        }
+        .to_string()
+    }
+
+    /// The preset the weights were made with (`paper`, `small`, `tiny`).
+    #[wasm_bindgen(getter)]
+    pub fn preset(&self) -> String {
+        self.config.preset.clone()
+    }
+
+    /// Side of the square frames the model takes, in pixels.
+    #[wasm_bindgen(getter, js_name = frameSize)]
+    pub fn frame_size(&self) -> usize {
+        self.config.frame_size
+    }
+
+    /// Frames per clip (16).
+    #[wasm_bindgen(getter, js_name = numFrames)]
+    pub fn num_frames(&self) -> usize {
+        self.config.num_frames
+    }
+
+    /// Frames per 3D instance.
+    #[wasm_bindgen(getter, js_name = instanceLength)]
+    pub fn instance_length(&self) -> usize {
+        self.config.instance_length
+    }
+
+    /// Number of parameters.
+    #[wasm_bindgen(getter)]
+    pub fn parameters(&self) -> usize {
+        match &self.model {
+            Model::Cpu(model) => model.num_parameters(),
+            Model::WebGpu { head, .. } => head.num_parameters(),
+        }
+    }
+
+    /// Classifies clips given as one `Float32Array` of [clips, frames, 3, size, size]
+    /// values in [0, 1]; resolves to an array of clip results (`logits`, `probabilities`,
+    /// `prediction`, `instances`).
+    pub async fn classify(&self, clips: Vec<f32>) -> Result<JsValue, JsError> {
+        let (frames, size) = (self.config.num_frames, self.config.frame_size);
+        let clip_len = frames * 3 * size * size;
+        if clips.is_empty() || clips.len() % clip_len != 0 {
+            return Err(JsError::new(&format!(
+                "expected {frames} frames × 3 colours × {size} × {size} pixels = {clip_len} values per clip \
+                 (values in 0..1), got {} values",
+                clips.len()
+            )));
+        }
+        if let Some(i) = clips.iter().position(|v| !v.is_finite()) {
+            return Err(JsError::new(&format!("value #{i} of the clip is NaN or infinite")));
+        }
+        let shape = [clips.len() / clip_len, frames, 3, size, size];
+        let clips = TensorData::new(clips, shape);
+        let output = match &self.model {
+            Model::Cpu(model) => model.forward(Tensor::from_data(clips, &Default::default())),
+            Model::WebGpu { backbone, head, device } => {
+                let features = backbone.embed_instances(Tensor::from_data(clips, device)); // [B, N, w₃]
+                let dims = features.dims();
+                let features = TensorData::new(read(features).await?, dims);
+                head.classify_instances(Tensor::from_data(features, &Default::default()))
+            }
+        };
+        let results = ClipResult::from_outputs(
+            &read(output.logits).await?,
+            &read(output.instance_logits).await?,
+            &read(output.gate_mean).await?,
+            self.config.bag_size(),
+            self.config.instance_length,
+        );
+        if results.iter().any(|r| r.logits.iter().any(|v| !v.is_finite())) {
+            return Err(JsError::new("the model produced NaN: the weights may be damaged"));
+        }
+        results
+            .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+            .map_err(|e| JsError::new(&e.to_string()))
+    }
+}
+
+/// Reads a tensor back asynchronously (browsers forbid blocking GPU reads).
+async fn read<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Result<Vec<f32>, JsError> {
+    let data = tensor.into_data_async().await.map_err(|e| JsError::new(&format!("reading the model output: {e:?}")))?;
+    data.convert::<f32>().to_vec::<f32>().map_err(|e| JsError::new(&format!("reading the model output: {e:?}")))
+}
+
+/// One RGBA frame (an `ImageData`'s bytes) → 3 planes of `size`×`size` values in [0, 1],
+/// with the same bilinear resize as `m3dfel predict --frames`.
+#[wasm_bindgen(js_name = framePlanes)]
+pub fn frame_planes(rgba: &[u8], width: u32, height: u32, size: usize) -> Result<Vec<f32>, JsError> {
+    let image = m3dfel::frames::rgb_from_rgba(rgba, width, height).map_err(|e| JsError::new(&e))?;
+    let mut planes = Vec::with_capacity(3 * size * size);
+    m3dfel::frames::push_rgb(&m3dfel::frames::resize(&image, size), &mut planes);
+    Ok(planes)
+}

@@ -1,0 +1,432 @@
+// m3dfel: clip-level facial expression recognition (M3DFEL, CVPR 2023) in the browser,
+// on WebGPU with a CPU fallback. The model itself is the Rust crate compiled to
+// WebAssembly (./wasm/); this file fetches weights, picks the backend, turns images and
+// videos into clips and shapes the results. Types: m3dfel.d.ts.
+
+import init, { Engine, framePlanes } from './wasm/m3dfel_wasm.js';
+
+/** The seven classes, in the order of every `probabilities` and `logits` array. */
+export const CLASSES = Object.freeze(['happy', 'sad', 'neutral', 'angry', 'surprise', 'disgust', 'fear']);
+
+/** Demo weights shipped with the package: the `tiny` preset trained on synthetic faces. */
+export const DEMO_WEIGHTS = new URL('./weights/m3dfel-tiny-synthetic.safetensors', import.meta.url).href;
+
+/** Every error this package throws; `message` is written for people. */
+export class M3dfelError extends Error {
+    constructor(message, options) {
+        super(message, options);
+        this.name = 'M3dfelError';
+    }
+}
+
+let wasmReady = null;
+
+/** Instantiates the WebAssembly module once (from `wasm`: URL, bytes or module, if given). */
+function loadWasm(wasm) {
+    wasmReady ??= init(wasm === undefined ? undefined : { module_or_path: wasm }).catch((error) => {
+        wasmReady = null;
+        throw new M3dfelError(`could not start the m3dfel WebAssembly module: ${error.message}`, { cause: error });
+    });
+    return wasmReady;
+}
+
+/** Errors from the module as M3dfelError; a trap (a bug) says so instead of "unreachable". */
+function explain(error, context) {
+    if (error instanceof M3dfelError || error?.name === 'AbortError') return error;
+    const trapped = typeof WebAssembly !== 'undefined' && error instanceof WebAssembly.RuntimeError;
+    const message = trapped
+        ? `the model stopped with an internal error (${error.message}); load it again`
+        : error?.message ?? String(error);
+    return new M3dfelError(context ? `${context}: ${message}` : message, { cause: error });
+}
+
+/** Weights from a URL, string, Blob/File, ArrayBuffer or typed array, with byte progress. */
+async function readWeights(weights, onProgress, signal) {
+    const report = (loaded, total) => onProgress?.({ phase: 'weights', loaded, total });
+    if (weights instanceof ArrayBuffer) {
+        report(weights.byteLength, weights.byteLength);
+        return { name: 'weights (ArrayBuffer)', bytes: new Uint8Array(weights) };
+    }
+    if (ArrayBuffer.isView(weights)) {
+        report(weights.byteLength, weights.byteLength);
+        return { name: 'weights (bytes)', bytes: new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength) };
+    }
+    if (typeof Blob !== 'undefined' && weights instanceof Blob) {
+        const name = weights.name || 'weights (Blob)';
+        return { name, bytes: await readStream(weights.stream(), weights.size, report, name) };
+    }
+    if (typeof weights !== 'string' && !(weights instanceof URL)) {
+        throw new M3dfelError('`weights` must be a URL, a File/Blob, an ArrayBuffer or a Uint8Array');
+    }
+    const url = String(weights);
+    let response;
+    try {
+        response = await fetch(url, { signal });
+    } catch (error) {
+        if (error?.name === 'AbortError') throw error;
+        throw new M3dfelError(`could not download the weights from ${url}: ${error.message}`, { cause: error });
+    }
+    if (!response.ok) {
+        throw new M3dfelError(`could not download the weights from ${url}: HTTP ${response.status} ${response.statusText}`.trim());
+    }
+    // Content-Length counts compressed bytes when the server compresses; then it is no total.
+    const encoded = response.headers.get('content-encoding');
+    const length = Number(response.headers.get('content-length'));
+    const total = !encoded && length > 0 ? length : undefined;
+    return { name: url, bytes: await readStream(response.body, total, report, url) };
+}
+
+async function readStream(stream, total, report, name) {
+    const chunks = [];
+    let loaded = 0;
+    report(0, total);
+    try {
+        for (const reader = stream.getReader(); ;) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            chunks.push(value);
+            loaded += value.byteLength;
+            report(loaded, total);
+        }
+    } catch (error) {
+        if (error?.name === 'AbortError') throw error;
+        throw new M3dfelError(`reading the weights from ${name} failed after ${loaded} bytes: ${error.message}`, { cause: error });
+    }
+    const bytes = new Uint8Array(loaded);
+    let offset = 0;
+    for (const chunk of chunks) {
+        bytes.set(chunk, offset);
+        offset += chunk.byteLength;
+    }
+    return bytes;
+}
+
+/** Whether this browser (or worker) can run WebGPU, and if not, why. */
+export async function webgpuSupport() {
+    const gpu = globalThis.navigator?.gpu;
+    if (!gpu) return { available: false, reason: 'this browser has no WebGPU (navigator.gpu is missing)' };
+    try {
+        const adapter = await gpu.requestAdapter();
+        if (!adapter) return { available: false, reason: 'WebGPU is present but offers no adapter (GPU blocked or disabled)' };
+        const info = adapter.info ?? {};
+        const name = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unnamed adapter';
+        return { available: true, adapter: name, fallbackAdapter: Boolean(adapter.isFallbackAdapter ?? info.isFallbackAdapter) };
+    } catch (error) {
+        return { available: false, reason: `WebGPU failed to start: ${error.message}` };
+    }
+}
+
+/** A 2D context of the given size (OffscreenCanvas where it exists, e.g. in workers). */
+function context2d(width, height) {
+    const canvas = typeof OffscreenCanvas !== 'undefined'
+        ? new OffscreenCanvas(width, height)
+        : Object.assign(document.createElement('canvas'), { width, height });
+    return canvas.getContext('2d', { willReadFrequently: true });
+}
+
+function frameSize(frame) {
+    const width = frame.displayWidth ?? frame.videoWidth ?? frame.naturalWidth ?? frame.width;
+    const height = frame.displayHeight ?? frame.videoHeight ?? frame.naturalHeight ?? frame.height;
+    return [width, height];
+}
+
+/**
+ * RGBA pixels of one frame: ImageData (or any {data, width, height}), or anything a canvas
+ * can draw (ImageBitmap, canvas, <img>, <video>, VideoFrame), optionally cropped to `crop`
+ * ({x, y, width, height} in the frame's pixels).
+ */
+function pixels(frame, crop, position) {
+    if (frame?.data && frame.width > 0 && frame.height > 0 && !crop) {
+        return { rgba: frame.data, width: frame.width, height: frame.height };
+    }
+    let [width, height] = frameSize(frame ?? {});
+    if (!(width > 0 && height > 0)) {
+        throw new M3dfelError(`${position} is not an image (expected ImageData, ImageBitmap, a canvas, an <img>, a <video> or a VideoFrame)`);
+    }
+    let source = frame;
+    if (frame.data) {
+        // ImageData with a crop: draw it onto a canvas first.
+        const full = context2d(width, height);
+        full.putImageData(frame instanceof ImageData ? frame : new ImageData(new Uint8ClampedArray(frame.data), width, height), 0, 0);
+        source = full.canvas;
+    }
+    const box = crop ? clampBox(crop, width, height) : { x: 0, y: 0, width, height };
+    const context = context2d(box.width, box.height);
+    context.drawImage(source, box.x, box.y, box.width, box.height, 0, 0, box.width, box.height);
+    return { rgba: context.getImageData(0, 0, box.width, box.height).data, width: box.width, height: box.height };
+}
+
+/** A crop box rounded to whole pixels and kept inside the frame. */
+function clampBox(box, width, height) {
+    const x = Math.min(Math.max(0, Math.round(box.x)), width - 1);
+    const y = Math.min(Math.max(0, Math.round(box.y)), height - 1);
+    return {
+        x,
+        y,
+        width: Math.max(1, Math.min(Math.round(box.width), width - x)),
+        height: Math.max(1, Math.min(Math.round(box.height), height - y)),
+    };
+}
+
+/** A loaded model. Create with `await M3dfel.load(options)`. */
+export class M3dfel {
+    #engine;
+    #queue = Promise.resolve();
+
+    /** @private use M3dfel.load */
+    constructor(engine, details) {
+        this.#engine = engine;
+        Object.assign(this, details);
+        Object.freeze(this);
+    }
+
+    /**
+     * Loads the WebAssembly module and the weights, picks the backend, warms up.
+     * backend: 'auto' (WebGPU when an adapter exists, otherwise or on any WebGPU failure
+     * the CPU), 'webgpu' or 'cpu'.
+     */
+    static async load({ weights = DEMO_WEIGHTS, backend = 'auto', onProgress, wasm, signal, warmUp = true } = {}) {
+        if (!['auto', 'webgpu', 'cpu'].includes(backend)) {
+            throw new M3dfelError(`unknown backend "${backend}": use "auto", "webgpu" or "cpu"`);
+        }
+        onProgress?.({ phase: 'wasm' });
+        await loadWasm(wasm);
+        const { name, bytes } = await readWeights(weights, onProgress, signal);
+        const start = async (choice) => {
+            onProgress?.({ phase: 'backend', backend: choice });
+            const engine = await Engine.load(name, bytes, choice).catch((error) => {
+                throw explain(error, choice === 'webgpu' ? 'WebGPU' : undefined);
+            });
+            if (warmUp) {
+                onProgress?.({ phase: 'warm-up', backend: choice });
+                const size = engine.numFrames * 3 * engine.frameSize ** 2;
+                await engine.classify(new Float32Array(size).fill(0.5)).catch((error) => {
+                    engine.free();
+                    throw explain(error, `warming up on ${choice}`);
+                });
+            }
+            return engine;
+        };
+        let engine, reason, adapter;
+        if (backend === 'cpu') {
+            engine = await start('cpu');
+            reason = 'the CPU was requested';
+        } else {
+            const support = await webgpuSupport();
+            adapter = support.adapter;
+            if (backend === 'webgpu') {
+                if (!support.available) throw new M3dfelError(`WebGPU was requested but ${support.reason}`);
+                engine = await start('webgpu');
+                reason = `WebGPU was requested (adapter: ${support.adapter})`;
+            } else if (!support.available) {
+                engine = await start('cpu');
+                reason = `${support.reason}; running on the CPU`;
+            } else {
+                try {
+                    engine = await start('webgpu');
+                    reason = `WebGPU adapter found: ${support.adapter}`;
+                } catch (error) {
+                    // The same weights fail on the CPU too when they are at fault; then the
+                    // CPU's error is the one people see.
+                    engine = await start('cpu');
+                    reason = `WebGPU failed (${error.message}); running on the CPU`;
+                }
+            }
+        }
+        onProgress?.({ phase: 'ready', backend: engine.backend });
+        return new M3dfel(engine, {
+            backend: engine.backend,
+            backendReason: reason,
+            adapter: engine.backend === 'webgpu' ? adapter : undefined,
+            preset: engine.preset,
+            frameSize: engine.frameSize,
+            numFrames: engine.numFrames,
+            instanceLength: engine.instanceLength,
+            parameters: engine.parameters,
+            weights: name,
+            weightBytes: bytes.byteLength,
+            classes: CLASSES,
+        });
+    }
+
+    /** Runs calls one after another (the model is not re-entrant). */
+    #serial(task) {
+        const result = this.#queue.then(task);
+        this.#queue = result.catch(() => {});
+        return result;
+    }
+
+    /**
+     * Turns a clip into the model's input: a Float32Array [frames, 3, size, size] is used
+     * as is; otherwise `frames` is an array of numFrames images, each resized (bilinear,
+     * like `m3dfel predict --frames`) after an optional `crop`.
+     */
+    toTensor(frames, { crop } = {}) {
+        const { numFrames, frameSize } = this;
+        const length = numFrames * 3 * frameSize * frameSize;
+        if (frames instanceof Float32Array) {
+            if (frames.length !== length) {
+                throw new M3dfelError(
+                    `a clip tensor must be ${numFrames} frames × 3 colours × ${frameSize} × ${frameSize} pixels = ${length} values, got ${frames.length}`);
+            }
+            return frames;
+        }
+        if (!frames || typeof frames.length !== 'number') {
+            throw new M3dfelError(`a clip is an array of ${numFrames} frames or a Float32Array of ${length} values`);
+        }
+        if (frames.length !== numFrames) {
+            throw new M3dfelError(`a clip needs exactly ${numFrames} frames, got ${frames.length}`);
+        }
+        const tensor = new Float32Array(length);
+        const plane = 3 * frameSize * frameSize;
+        for (let i = 0; i < numFrames; i++) {
+            const position = `frame ${i + 1} of ${numFrames}`;
+            const { rgba, width, height } = pixels(frames[i], Array.isArray(crop) ? crop[i] : crop, position);
+            try {
+                tensor.set(framePlanes(rgba, width, height, frameSize), i * plane);
+            } catch (error) {
+                throw explain(error, position);
+            }
+        }
+        return tensor;
+    }
+
+    /** Classifies one clip; resolves to a ClipResult (see m3dfel.d.ts). */
+    async classifyClip(frames, options = {}) {
+        const tensor = this.toTensor(frames, options);
+        return this.#serial(async () => {
+            const [clip] = await this.#engine.classify(tensor).catch((error) => { throw explain(error); });
+            return { classes: CLASSES, preset: this.preset, ...clip };
+        });
+    }
+
+    /**
+     * Classifies a whole video window by window. `source` is an HTMLVideoElement, or an
+     * array / (async) iterable of {time, frame} in seconds. Each window takes numFrames
+     * frames evenly spread over windowSeconds; windows start every strideSeconds and the
+     * last one ends at the end of the video. `onWindow(window, {index, total})` sees each
+     * result as soon as it is ready.
+     */
+    async classifyVideo(source, { windowSeconds = 2, strideSeconds = 1, onWindow, signal, crop } = {}) {
+        if (!(windowSeconds > 0) || !(strideSeconds > 0)) {
+            throw new M3dfelError('windowSeconds and strideSeconds must be positive numbers of seconds');
+        }
+        const frames = await frameSource(source);
+        const spans = windowSpans(frames.duration, windowSeconds, strideSeconds);
+        const windows = [];
+        for (const [index, [start, end]] of spans.entries()) {
+            if (signal?.aborted) throw signal.reason ?? new DOMException('classification aborted', 'AbortError');
+            frames.forget?.(start);
+            const times = Array.from({ length: this.numFrames }, (_, i) => start + ((end - start) * i) / this.numFrames);
+            const images = [];
+            for (const time of times) images.push(await frames.at(time));
+            const clip = await this.classifyClip(images, { crop: typeof crop === 'function' ? images.map((_, i) => crop(times[i])) : crop });
+            const window = withTimes(clip, index, start, end, times, this.instanceLength);
+            windows.push(window);
+            onWindow?.(window, { index, total: spans.length });
+        }
+        return { classes: CLASSES, preset: this.preset, duration: frames.duration, windows };
+    }
+
+    /** Frees the model's memory; the object cannot be used afterwards. */
+    dispose() {
+        this.#engine.free();
+    }
+}
+
+/** Window [start, end] spans covering [0, duration]. */
+export function windowSpans(duration, windowSeconds, strideSeconds) {
+    if (!(duration > 0)) return [[0, 0]];
+    if (duration <= windowSeconds) return [[0, duration]];
+    const spans = [];
+    let start = 0;
+    for (; start + windowSeconds <= duration + 1e-9; start += strideSeconds) spans.push([start, start + windowSeconds]);
+    if (spans.at(-1)[1] < duration - 1e-9) spans.push([duration - windowSeconds, duration]);
+    return spans;
+}
+
+/** A clip result placed in time: the window's span and each instance's own span. */
+function withTimes(clip, index, start, end, times, instanceLength) {
+    const instances = clip.instances.map((instance) => {
+        const [first, last] = instance.frames;
+        return { ...instance, start: times[first], end: last + 1 < times.length ? times[last + 1] : end };
+    });
+    return { index, start, end, frameTimes: times, ...clip, instances };
+}
+
+/** A uniform view of the frame sources: duration and the frame shown at a time. */
+async function frameSource(source) {
+    if (typeof HTMLVideoElement !== 'undefined' && source instanceof HTMLVideoElement) return videoFrames(source);
+    const list = [];
+    if (source?.[Symbol.asyncIterator] || source?.[Symbol.iterator]) {
+        for await (const item of source) list.push(item);
+    } else {
+        throw new M3dfelError('classifyVideo needs a <video> element or a list of {time, frame} (time in seconds)');
+    }
+    if (list.length === 0) throw new M3dfelError('the video has no frames');
+    if (list.some((item) => !(Number.isFinite(item?.time) && item.frame))) {
+        throw new M3dfelError('every item of the frame list needs a `time` (seconds) and a `frame` (an image)');
+    }
+    list.sort((a, b) => a.time - b.time);
+    const step = list.length > 1 ? (list.at(-1).time - list[0].time) / (list.length - 1) : 0;
+    return {
+        duration: list.at(-1).time + step,
+        // The frame on screen at `time`: the last one that started at or before it.
+        at: async (time) => {
+            let lo = 0;
+            for (let hi = list.length - 1; lo < hi;) {
+                const mid = (lo + hi + 1) >> 1;
+                if (list[mid].time <= time + 1e-9) lo = mid; else hi = mid - 1;
+            }
+            return list[lo].frame;
+        },
+    };
+}
+
+function once(target, event, what) {
+    return new Promise((resolve, reject) => {
+        const done = () => { target.removeEventListener('error', failed); resolve(); };
+        const failed = () => {
+            target.removeEventListener(event, done);
+            const code = target.error?.code;
+            const message = code === 4 ? 'the format is not supported by this browser' : target.error?.message || 'it cannot be decoded';
+            reject(new M3dfelError(`${what}: ${message}`));
+        };
+        target.addEventListener(event, done, { once: true });
+        target.addEventListener('error', failed, { once: true });
+    });
+}
+
+/** Frames of a <video> by seeking; a duration the file does not state is found by seeking to the end. */
+async function videoFrames(video) {
+    const name = video.currentSrc || 'the video';
+    if (video.error) throw new M3dfelError(`${name} cannot be played: ${video.error.message || 'unsupported or corrupt'}`);
+    if (video.readyState < 1) await once(video, 'loadedmetadata', `${name} cannot be opened`);
+    video.pause();
+    if (!Number.isFinite(video.duration)) {
+        const known = once(video, 'durationchange', `${name} has no known duration`);
+        video.currentTime = 1e9;
+        await known;
+    }
+    if (!(video.videoWidth > 0)) throw new M3dfelError(`${name} has no video track`);
+    const cache = new Map();
+    return {
+        duration: video.duration,
+        // Windows run forward in time: frames before the current window are not needed again.
+        forget: (before) => {
+            for (const key of cache.keys()) if (key < Math.round(before * 1000)) cache.delete(key);
+        },
+        at: async (time) => {
+            const key = Math.round(time * 1000);
+            if (!cache.has(key)) {
+                const seeked = once(video, 'seeked', `seeking ${name} to ${time.toFixed(2)} s failed`);
+                video.currentTime = Math.min(time, Math.max(0, video.duration - 1e-3));
+                await seeked;
+                const context = context2d(video.videoWidth, video.videoHeight);
+                context.drawImage(video, 0, 0);
+                cache.set(key, context.getImageData(0, 0, video.videoWidth, video.videoHeight));
+            }
+            return cache.get(key);
+        },
+    };
+}

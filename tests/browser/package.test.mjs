@@ -1,0 +1,349 @@
+// The browser package as a web developer gets it: `npm pack` in pkg/, the tarball installed
+// into a scratch project, used from a page (WebGPU and CPU), from a Web Worker and from
+// Node, and compared with `m3dfel predict --json` on the same input and weights.
+//
+// Needs: pkg/wasm built (bash scripts/build-wasm.sh), the m3dfel CLI built (cargo build
+// --release), Debian's chromium. Run: cd tests/browser && npm test
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { launch } from './lib/chromium.mjs';
+import { syntheticClip, writeNpy } from './lib/npy.mjs';
+import { serve } from './lib/server.mjs';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const PKG = join(ROOT, 'pkg');
+const WEIGHTS = join(PKG, 'weights/m3dfel-tiny-synthetic.safetensors');
+const TARGET = process.env.CARGO_TARGET_DIR ?? join(homedir(), '.cache/m3dfel/target');
+const M3DFEL = process.env.M3DFEL_BIN ?? join(TARGET, 'release/m3dfel');
+const SHAPE = [16, 3, 32, 32]; // the demo weights' clip shape
+const TOLERANCE = 1e-4;
+
+/** `m3dfel predict --json` on the same weights: the reference every result must equal. */
+function predict(args) {
+    const output = execFileSync(M3DFEL, ['predict', '--weights', WEIGHTS, '--json', ...args], { encoding: 'utf8' });
+    return JSON.parse(output);
+}
+
+/** Largest difference between two results' probabilities (clip and instances) and gates. */
+function difference(a, b) {
+    const pairs = [[a.probabilities, b.probabilities]];
+    assert.equal(a.instances.length, b.instances.length);
+    a.instances.forEach((instance, i) => {
+        pairs.push([instance.probabilities, b.instances[i].probabilities], [[instance.gate], [b.instances[i].gate]]);
+        assert.deepEqual(instance.frames, b.instances[i].frames);
+    });
+    let largest = 0;
+    for (const [x, y] of pairs) {
+        assert.equal(x.length, y.length);
+        x.forEach((v, i) => { largest = Math.max(largest, Math.abs(v - y[i])); });
+    }
+    return largest;
+}
+
+function assertSameResult(ours, reference, what) {
+    const error = difference(ours, reference);
+    assert.ok(error <= TOLERANCE, `${what}: differs from the reference by ${error}`);
+    assert.equal(ours.prediction, reference.prediction, what);
+    assert.deepEqual(ours.classes, ['happy', 'sad', 'neutral', 'angry', 'surprise', 'disgust', 'fear']);
+}
+
+let app, server, reference;
+
+before(() => {
+    for (const [path, hint] of [[join(PKG, 'wasm/m3dfel_wasm_bg.wasm'), 'bash scripts/build-wasm.sh'], [M3DFEL, 'cargo build --release -p m3dfel-cli']]) {
+        assert.ok(existsSync(path), `${path} is missing: run ${hint} first`);
+    }
+    const scratch = mkdtempSync(join(tmpdir(), 'm3dfel-package-'));
+    const [packed] = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', scratch], { cwd: PKG, encoding: 'utf8' }));
+    const packedFiles = packed.files.map((f) => f.path);
+    for (const file of ['m3dfel.js', 'm3dfel.d.ts', 'wasm/m3dfel_wasm_bg.wasm', 'wasm/m3dfel_wasm.js', 'weights/m3dfel-tiny-synthetic.safetensors', 'README.md', 'LICENSE']) {
+        assert.ok(packedFiles.includes(file), `the tarball lacks ${file} (has ${packedFiles.join(', ')})`);
+    }
+    app = join(scratch, 'app');
+    mkdirSync(app);
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'scratch-app', private: true, type: 'module' }));
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', join(scratch, packed.filename)], { cwd: app, stdio: 'pipe' });
+
+    const clip = syntheticClip(SHAPE, 7);
+    writeNpy(join(scratch, 'clip.npy'), clip, SHAPE);
+    writeFileSync(join(app, 'clip.bin'), Buffer.from(clip.buffer));
+    reference = predict(['--tensor', join(scratch, 'clip.npy')]).clips[0];
+
+    const weights = readFileSync(WEIGHTS);
+    writeFileSync(join(app, 'truncated.safetensors'), weights.subarray(0, Math.floor(weights.length * 0.6)));
+    writeFileSync(join(app, 'notes.safetensors'), 'these are my notes, not weights\n'.repeat(20));
+    writeFileSync(join(app, 'index.html'), `<!doctype html><meta charset="utf-8"><title>m3dfel package test</title>
+<script type="importmap">{"imports": {"m3dfel": "/node_modules/m3dfel/m3dfel.js"}}</script>
+<script type="module">import * as m3dfel from 'm3dfel'; window.m3dfel = m3dfel; window.ready = true;</script>`);
+    // Import maps do not reach workers: the worker imports the installed file by path.
+    writeFileSync(join(app, 'worker.js'), `import { M3dfel } from '/node_modules/m3dfel/m3dfel.js';
+const ready = M3dfel.load();
+onmessage = async () => {
+  try {
+    const model = await ready;
+    const clip = new Float32Array(await (await fetch('/clip.bin')).arrayBuffer());
+    postMessage({ backend: model.backend, result: await model.classifyClip(clip) });
+  } catch (error) { postMessage({ error: error.message }); }
+};`);
+});
+
+before(async () => {
+    server = await serve(app);
+});
+
+after(async () => {
+    await server?.close();
+});
+
+/** Opens the scratch app's page in a fresh browser and returns it once the package is imported. */
+async function appPage(browser) {
+    const page = await browser.newPage();
+    page.on('pageerror', (error) => console.error('page error:', error.message));
+    await page.goto(`${server.url}/`);
+    await page.waitForFunction(() => window.ready === true, null, { timeout: 30_000 });
+    return page;
+}
+
+describe('in headless Chromium with WebGPU', () => {
+    let browser, page;
+    before(async () => {
+        browser = await launch({ webgpu: true });
+        page = await appPage(browser);
+    });
+    after(async () => browser?.close());
+
+    test('webgpu and cpu give the probabilities of `m3dfel predict --json` on the same tensor', async () => {
+        const out = await page.evaluate(async () => {
+            const { M3dfel } = window.m3dfel;
+            const clip = new Float32Array(await (await fetch('/clip.bin')).arrayBuffer());
+            const progress = [];
+            const gpu = await M3dfel.load({ backend: 'webgpu', onProgress: (p) => progress.push(p) });
+            const cpu = await M3dfel.load({ backend: 'cpu' });
+            const auto = await M3dfel.load({ backend: 'auto', warmUp: false });
+            const summary = (m) => ({ backend: m.backend, reason: m.backendReason, preset: m.preset, frameSize: m.frameSize });
+            const result = { gpu: await gpu.classifyClip(clip), cpu: await cpu.classifyClip(clip), progress };
+            return { ...result, models: [summary(gpu), summary(cpu), summary(auto)] };
+        });
+        const [gpu, cpu, auto] = out.models;
+        assert.equal(gpu.backend, 'webgpu');
+        assert.equal(cpu.backend, 'cpu');
+        assert.equal(auto.backend, 'webgpu', `auto chose ${auto.backend}: ${auto.reason}`);
+        assert.equal(gpu.preset, 'tiny');
+        assert.equal(gpu.frameSize, 32);
+        assertSameResult(out.gpu, reference, 'webgpu vs m3dfel predict');
+        assertSameResult(out.cpu, reference, 'cpu vs m3dfel predict');
+        assert.ok(difference(out.gpu, out.cpu) <= TOLERANCE, 'webgpu vs cpu');
+        const weightSteps = out.progress.filter((p) => p.phase === 'weights');
+        const size = readFileSync(WEIGHTS).length;
+        assert.ok(weightSteps.length >= 2, 'byte progress was reported');
+        assert.deepEqual(weightSteps.at(-1), { phase: 'weights', loaded: size, total: size });
+        assert.deepEqual(out.progress.map((p) => p.phase).filter((p, i, all) => p !== all[i - 1]),
+            ['wasm', 'weights', 'backend', 'warm-up', 'ready']);
+    });
+
+    test('images are resized like `m3dfel predict --frames` and give its numbers', async () => {
+        const out = await page.evaluate(async () => {
+            const { M3dfel } = window.m3dfel;
+            const model = await M3dfel.load({ backend: 'cpu', warmUp: false });
+            const canvas = Object.assign(document.createElement('canvas'), { width: 56, height: 44 });
+            const context = canvas.getContext('2d', { willReadFrequently: true });
+            const frames = [], pngs = [];
+            for (let i = 0; i < 16; i++) {
+                const gradient = context.createLinearGradient(0, 0, 56, 44);
+                gradient.addColorStop(0, `rgb(${40 + 10 * i}, 90, 160)`);
+                gradient.addColorStop(1, 'rgb(230, 200, 120)');
+                context.fillStyle = gradient;
+                context.fillRect(0, 0, 56, 44);
+                context.fillStyle = '#d9a07a';
+                context.beginPath();
+                context.ellipse(28, 22, 12 + i / 4, 16, 0, 0, 2 * Math.PI);
+                context.fill();
+                context.fillStyle = '#402020';
+                context.fillRect(21, 28, 14, 2 + i / 3);
+                frames.push(context.getImageData(0, 0, 56, 44));
+                pngs.push(canvas.toDataURL('image/png').split(',')[1]);
+            }
+            return { result: await model.classifyClip(frames), pngs };
+        });
+        const dir = mkdtempSync(join(tmpdir(), 'm3dfel-frames-'));
+        out.pngs.forEach((png, i) => writeFileSync(join(dir, `${String(i + 1).padStart(4, '0')}.png`), Buffer.from(png, 'base64')));
+        assertSameResult(out.result, predict(['--frames', dir]).clips[0], 'ImageData frames vs m3dfel predict --frames');
+    });
+
+    test('the package works inside a Web Worker', async () => {
+        const out = await page.evaluate(() => new Promise((resolve) => {
+            const worker = new Worker('/worker.js', { type: 'module' });
+            worker.onmessage = ({ data }) => resolve(data);
+            worker.onerror = (event) => resolve({ error: event.message });
+            worker.postMessage('go');
+        }));
+        assert.equal(out.error, undefined);
+        assert.equal(out.backend, 'webgpu');
+        assertSameResult(out.result, reference, 'worker');
+    });
+
+    test('classifyVideo covers a frame list and a recorded <video> window by window', async () => {
+        const out = await page.evaluate(async () => {
+            const { M3dfel } = window.m3dfel;
+            const model = await M3dfel.load({ backend: 'cpu', warmUp: false });
+            const canvas = Object.assign(document.createElement('canvas'), { width: 64, height: 48 });
+            const context = canvas.getContext('2d', { willReadFrequently: true });
+            const draw = (t) => {
+                context.fillStyle = `hsl(${(t * 90) % 360}, 60%, 50%)`;
+                context.fillRect(0, 0, 64, 48);
+                context.fillStyle = '#fff';
+                context.fillRect(10 + 10 * Math.sin(t * 3), 12, 20, 20);
+            };
+            // 48 frames at 10 fps: 4.8 s.
+            const list = [];
+            for (let i = 0; i < 48; i++) {
+                draw(i / 10);
+                list.push({ time: i / 10, frame: context.getImageData(0, 0, 64, 48) });
+            }
+            const streamed = [];
+            const fromList = await model.classifyVideo(list, { windowSeconds: 2, strideSeconds: 1, onWindow: (w, p) => streamed.push([w.index, p.total]) });
+
+            // 3 s recorded from the canvas with MediaRecorder (webm without a stated duration).
+            const recorder = new MediaRecorder(canvas.captureStream(30), { mimeType: 'video/webm' });
+            const chunks = [];
+            recorder.ondataavailable = (e) => chunks.push(e.data);
+            const stopped = new Promise((resolve) => { recorder.onstop = resolve; });
+            recorder.start();
+            const begin = performance.now();
+            await new Promise((resolve) => {
+                const tick = () => {
+                    const t = (performance.now() - begin) / 1000;
+                    draw(t);
+                    if (t < 3) requestAnimationFrame(tick); else resolve();
+                };
+                tick();
+            });
+            recorder.stop();
+            await stopped;
+            const video = document.createElement('video');
+            video.muted = true;
+            video.src = URL.createObjectURL(new Blob(chunks, { type: 'video/webm' }));
+            const fromVideo = await model.classifyVideo(video, { windowSeconds: 1, strideSeconds: 0.5 });
+            const shape = (r) => ({
+                duration: r.duration,
+                windows: r.windows.map((w) => ({ start: w.start, end: w.end, sum: w.probabilities.reduce((a, b) => a + b, 0), instances: w.instances.map((i) => [i.start, i.end]), frames: w.frameTimes.length })),
+            });
+            return { list: shape(fromList), video: shape(fromVideo), streamed };
+        });
+        const check = (timeline, windowSeconds, what) => {
+            const { duration, windows } = timeline;
+            assert.ok(windows.length >= 2, `${what}: ${windows.length} windows`);
+            assert.equal(windows[0].start, 0, what);
+            assert.ok(Math.abs(windows.at(-1).end - duration) < 1e-6, `${what}: last window ends at ${windows.at(-1).end}, video at ${duration}`);
+            for (const w of windows) {
+                assert.ok(Math.abs(w.end - w.start - windowSeconds) < 1e-6, `${what}: window ${w.start}–${w.end}`);
+                assert.ok(Math.abs(w.sum - 1) < 1e-5, `${what}: probabilities sum to ${w.sum}`);
+                assert.equal(w.frames, 16);
+                assert.equal(w.instances.length, 4);
+                assert.equal(w.instances[0][0], w.start);
+                assert.equal(w.instances.at(-1)[1], w.end);
+                w.instances.slice(1).forEach(([start], i) => assert.equal(start, w.instances[i][1], `${what}: instances are contiguous`));
+            }
+        };
+        assert.ok(Math.abs(out.list.duration - 4.8) < 1e-9);
+        check(out.list, 2, 'frame list');
+        assert.deepEqual(out.list.windows.map((w) => [w.start, w.end].map((t) => Math.round(t * 10) / 10)), [[0, 2], [1, 3], [2, 4], [2.8, 4.8]]);
+        assert.deepEqual(out.streamed, [[0, 4], [1, 4], [2, 4], [3, 4]]);
+        assert.ok(out.video.duration > 2.5 && out.video.duration < 4, `recorded video lasts ${out.video.duration} s`);
+        check(out.video, 1, 'recorded webm');
+    });
+});
+
+describe('in headless Chromium without WebGPU', () => {
+    let browser, page;
+    before(async () => {
+        browser = await launch({ webgpu: false });
+        page = await appPage(browser);
+    });
+    after(async () => browser?.close());
+
+    test("'auto' falls back to the CPU, says why, and still answers", async () => {
+        const out = await page.evaluate(async () => {
+            const { M3dfel } = window.m3dfel;
+            const model = await M3dfel.load();
+            const clip = new Float32Array(await (await fetch('/clip.bin')).arrayBuffer());
+            const webgpu = await M3dfel.load({ backend: 'webgpu' }).then(() => 'loaded', (e) => e.message);
+            return { backend: model.backend, reason: model.backendReason, result: await model.classifyClip(clip), webgpu };
+        });
+        assert.equal(out.backend, 'cpu');
+        assert.match(out.reason, /WebGPU.*(adapter|missing)/);
+        assert.match(out.webgpu, /^WebGPU was requested but/);
+        assertSameResult(out.result, reference, 'auto → cpu');
+    });
+
+    test('bad inputs reject with a clear message and the model keeps working', async () => {
+        const out = await page.evaluate(async () => {
+            const { M3dfel } = window.m3dfel;
+            const model = await M3dfel.load({ backend: 'cpu', warmUp: false });
+            const frame = new ImageData(40, 30);
+            const clip = new Float32Array(await (await fetch('/clip.bin')).arrayBuffer());
+            const withNaN = clip.slice();
+            withNaN[123] = NaN;
+            // Every promise must settle: a hung one is reported as such.
+            const outcome = (promise) => Promise.race([
+                promise.then(() => ({ resolved: true }), (e) => ({ name: e.name, message: e.message })),
+                new Promise((resolve) => setTimeout(() => resolve({ hung: true }), 60_000)),
+            ]);
+            const cases = {
+                fifteenFrames: () => model.classifyClip(Array(15).fill(frame)),
+                wrongTensorSize: () => model.classifyClip(new Float32Array(16 * 3 * 112 * 112)),
+                notImages: () => model.classifyClip(Array(16).fill('frame.png')),
+                nan: () => model.classifyClip(withNaN),
+                truncatedWeights: () => M3dfel.load({ weights: '/truncated.safetensors', backend: 'cpu' }),
+                notWeights: () => M3dfel.load({ weights: '/notes.safetensors', backend: 'cpu' }),
+                missingWeights: () => M3dfel.load({ weights: '/nowhere.safetensors', backend: 'cpu' }),
+                badBackend: () => M3dfel.load({ backend: 'tpu' }),
+            };
+            const results = {};
+            for (const [name, run] of Object.entries(cases)) results[name] = await outcome((async () => run())());
+            results.afterwards = (await model.classifyClip(clip)).prediction;
+            return results;
+        });
+        const expected = {
+            fifteenFrames: /needs exactly 16 frames, got 15/,
+            wrongTensorSize: /16 frames × 3 colours × 32 × 32 pixels = 49152 values, got 602112/,
+            notImages: /frame 1 of 16 is not an image/,
+            nan: /value #123 of the clip is NaN/,
+            truncatedWeights: /truncated\.safetensors: damaged or truncated safetensors file/,
+            notWeights: /notes\.safetensors: not a weight file: .*unknown content/,
+            missingWeights: /could not download the weights from .*nowhere\.safetensors: HTTP 404/,
+            badBackend: /unknown backend "tpu"/,
+        };
+        for (const [name, pattern] of Object.entries(expected)) {
+            const result = out[name];
+            assert.ok(!result.hung && !result.resolved, `${name}: ${JSON.stringify(result)}`);
+            assert.equal(result.name, 'M3dfelError', `${name}: ${result.message}`);
+            assert.match(result.message, pattern, name);
+            assert.doesNotMatch(result.message, /unreachable|panicked|RuntimeError/, name);
+        }
+        assert.equal(out.afterwards, reference.prediction);
+    });
+});
+
+test('the installed package runs in Node on the CPU with the documented call', () => {
+    const script = `import { readFileSync } from 'node:fs';
+import { M3dfel } from 'm3dfel';
+const dir = new URL('./node_modules/m3dfel/', import.meta.url);
+const model = await M3dfel.load({
+  wasm: readFileSync(new URL('wasm/m3dfel_wasm_bg.wasm', dir)),
+  weights: readFileSync(new URL('weights/m3dfel-tiny-synthetic.safetensors', dir)),
+  backend: 'cpu',
+});
+const bytes = readFileSync(new URL('./clip.bin', import.meta.url));
+const clip = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+console.log(JSON.stringify(await model.classifyClip(clip)));`;
+    writeFileSync(join(app, 'node-check.mjs'), script);
+    const output = execFileSync(process.execPath, ['node-check.mjs'], { cwd: app, encoding: 'utf8' });
+    assertSameResult(JSON.parse(output), reference, 'node');
+});
