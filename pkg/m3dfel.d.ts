@@ -61,6 +61,10 @@ export interface ClipResult {
     /** Name of the most probable class. */
     prediction: ClassName;
     instances: InstanceResult[];
+    /** With `faceCrop`: the best face found in each frame (null where none). */
+    faces?: (Face | null)[];
+    /** With `faceCrop`: the square each frame was cropped to. */
+    crops?: Crop[];
 }
 
 /** An instance placed in time (seconds). */
@@ -106,7 +110,25 @@ export type Frame = Pixels | ImageData | ImageBitmap | HTMLCanvasElement | Offsc
 export interface ClipOptions {
     /** Crop every frame to this box, or frame i to box i, before resizing. */
     crop?: Box | Box[];
+    /** Find the face in every frame, track it and cut out a square around it (frames of one size). */
+    faceCrop?: boolean;
 }
+
+/** A detected face, in the frame's pixels. */
+export interface Face extends Box {
+    /** Detector confidence, 0.5–1. */
+    score: number;
+}
+
+/** The square a frame was cropped to. */
+export interface Crop {
+    x: number;
+    y: number;
+    size: number;
+}
+
+/** Faces in one frame, best first (the detector `m3dfel predict --video` uses). */
+export declare function detectFaces(frame: Frame, options?: { wasm?: LoadOptions['wasm'] }): Promise<Face[]>;
 
 export interface VideoOptions {
     /** Length of each window in seconds (default 2). */
@@ -118,6 +140,8 @@ export interface VideoOptions {
     signal?: AbortSignal;
     /** A fixed crop box, or one per frame time (seconds). */
     crop?: Box | ((time: number) => Box);
+    /** Find, track and crop the face in each window (see ClipOptions). */
+    faceCrop?: boolean;
 }
 
 export interface WebGpuSupport {

@@ -3,7 +3,7 @@
 // WebAssembly (./wasm/); this file fetches weights, picks the backend, turns images and
 // videos into clips and shapes the results. Types: m3dfel.d.ts.
 
-import init, { Engine, framePlanes } from './wasm/m3dfel_wasm.js';
+import init, { Engine, detectFaces as detectFacesIn, faceClip, framePlanes } from './wasm/m3dfel_wasm.js';
 
 /** The seven classes, in the order of every `probabilities` and `logits` array. */
 export const CLASSES = Object.freeze(['happy', 'sad', 'neutral', 'angry', 'surprise', 'disgust', 'fear']);
@@ -113,6 +113,21 @@ export async function webgpuSupport() {
         return { available: true, adapter: name, fallbackAdapter: Boolean(adapter.isFallbackAdapter ?? info.isFallbackAdapter) };
     } catch (error) {
         return { available: false, reason: `WebGPU failed to start: ${error.message}` };
+    }
+}
+
+/**
+ * Faces in one frame, best first: [{x, y, width, height, score}] in the frame's pixels
+ * (face-api.js's Tiny Face Detector, run by the package's WebAssembly; the same detector,
+ * input size and threshold as `m3dfel predict --video`).
+ */
+export async function detectFaces(frame, { wasm } = {}) {
+    await loadWasm(wasm);
+    const { rgba, width, height } = pixels(frame, undefined, 'the frame');
+    try {
+        return detectFacesIn(rgba, width, height);
+    } catch (error) {
+        throw explain(error);
     }
 }
 
@@ -259,9 +274,14 @@ export class M3dfel {
     /**
      * Turns a clip into the model's input: a Float32Array [frames, 3, size, size] is used
      * as is; otherwise `frames` is an array of numFrames images, each resized (bilinear,
-     * like `m3dfel predict --frames`) after an optional `crop`.
+     * like `m3dfel predict --frames`) after an optional `crop`, or, with `faceCrop`, after
+     * cutting out the face found and tracked across the frames (like `m3dfel predict --video`).
      */
-    toTensor(frames, { crop } = {}) {
+    toTensor(frames, options = {}) {
+        return this.#prepare(frames, options).tensor;
+    }
+
+    #prepare(frames, { crop, faceCrop = false } = {}) {
         const { numFrames, frameSize } = this;
         const length = numFrames * 3 * frameSize * frameSize;
         if (frames instanceof Float32Array) {
@@ -269,7 +289,8 @@ export class M3dfel {
                 throw new M3dfelError(
                     `a clip tensor must be ${numFrames} frames × 3 colours × ${frameSize} × ${frameSize} pixels = ${length} values, got ${frames.length}`);
             }
-            return frames;
+            if (faceCrop) throw new M3dfelError('faceCrop needs images, not a tensor');
+            return { tensor: frames };
         }
         if (!frames || typeof frames.length !== 'number') {
             throw new M3dfelError(`a clip is an array of ${numFrames} frames or a Float32Array of ${length} values`);
@@ -277,26 +298,43 @@ export class M3dfel {
         if (frames.length !== numFrames) {
             throw new M3dfelError(`a clip needs exactly ${numFrames} frames, got ${frames.length}`);
         }
+        const images = Array.from(frames, (frame, i) =>
+            pixels(frame, faceCrop ? undefined : Array.isArray(crop) ? crop[i] : crop, `frame ${i + 1} of ${numFrames}`));
+        if (faceCrop) {
+            const { width, height } = images[0];
+            const odd = images.findIndex((image) => image.width !== width || image.height !== height);
+            if (odd >= 0) {
+                throw new M3dfelError(`faceCrop needs frames of one size: frame 1 is ${width}×${height}, frame ${odd + 1} is ${images[odd].width}×${images[odd].height}`);
+            }
+            const rgba = new Uint8Array(numFrames * width * height * 4);
+            images.forEach((image, i) => rgba.set(image.rgba, i * width * height * 4));
+            try {
+                const clip = faceClip(rgba, width, height, numFrames, frameSize);
+                const result = { tensor: clip.values, faces: clip.faces, crops: clip.crops };
+                clip.free();
+                return result;
+            } catch (error) {
+                throw explain(error);
+            }
+        }
         const tensor = new Float32Array(length);
         const plane = 3 * frameSize * frameSize;
-        for (let i = 0; i < numFrames; i++) {
-            const position = `frame ${i + 1} of ${numFrames}`;
-            const { rgba, width, height } = pixels(frames[i], Array.isArray(crop) ? crop[i] : crop, position);
+        images.forEach(({ rgba, width, height }, i) => {
             try {
                 tensor.set(framePlanes(rgba, width, height, frameSize), i * plane);
             } catch (error) {
-                throw explain(error, position);
+                throw explain(error, `frame ${i + 1} of ${numFrames}`);
             }
-        }
-        return tensor;
+        });
+        return { tensor };
     }
 
     /** Classifies one clip; resolves to a ClipResult (see m3dfel.d.ts). */
     async classifyClip(frames, options = {}) {
-        const tensor = this.toTensor(frames, options);
+        const { tensor, faces, crops } = this.#prepare(frames, options);
         return this.#serial(async () => {
             const [clip] = await this.#engine.classify(tensor).catch((error) => { throw explain(error); });
-            return { classes: CLASSES, preset: this.preset, ...clip };
+            return { classes: CLASSES, preset: this.preset, ...clip, ...(faces && { faces, crops }) };
         });
     }
 
@@ -307,7 +345,7 @@ export class M3dfel {
      * last one ends at the end of the video. `onWindow(window, {index, total})` sees each
      * result as soon as it is ready.
      */
-    async classifyVideo(source, { windowSeconds = 2, strideSeconds = 1, onWindow, signal, crop } = {}) {
+    async classifyVideo(source, { windowSeconds = 2, strideSeconds = 1, onWindow, signal, crop, faceCrop = false } = {}) {
         if (!(windowSeconds > 0) || !(strideSeconds > 0)) {
             throw new M3dfelError('windowSeconds and strideSeconds must be positive numbers of seconds');
         }
@@ -320,7 +358,7 @@ export class M3dfel {
             const times = Array.from({ length: this.numFrames }, (_, i) => start + ((end - start) * i) / this.numFrames);
             const images = [];
             for (const time of times) images.push(await frames.at(time));
-            const clip = await this.classifyClip(images, { crop: typeof crop === 'function' ? images.map((_, i) => crop(times[i])) : crop });
+            const clip = await this.classifyClip(images, { faceCrop, crop: typeof crop === 'function' ? times.map(crop) : crop });
             const window = withTimes(clip, index, start, end, times, this.instanceLength);
             windows.push(window);
             onWindow?.(window, { index, total: spans.length });

@@ -7,6 +7,8 @@ source scripts/env.sh
 ensure_python_env
 # Mesa's CPU Vulkan driver (llvmpipe) runs the wgpu backend and its WGSL kernels without a GPU.
 ensure_apt mesa-vulkan-drivers
+# FFmpeg decodes videos for `m3dfel predict --video` (and encodes the tests' videos).
+ensure_apt ffmpeg
 
 # Parity fixtures: checkpoints in the authors' three PyTorch layouts plus reference outputs,
 # made by an independent PyTorch implementation (torchvision r3d_18 + the spec's DLIAM).

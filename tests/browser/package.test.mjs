@@ -21,6 +21,7 @@ const PKG = join(ROOT, 'pkg');
 const WEIGHTS = join(PKG, 'weights/m3dfel-tiny-synthetic.safetensors');
 const TARGET = process.env.CARGO_TARGET_DIR ?? join(homedir(), '.cache/m3dfel/target');
 const M3DFEL = process.env.M3DFEL_BIN ?? join(TARGET, 'release/m3dfel');
+const TRAINER = process.env.M3DFEL_TRAINER_BIN ?? join(TARGET, 'release/trainer');
 const SHAPE = [16, 3, 32, 32]; // the demo weights' clip shape
 const TOLERANCE = 1e-4;
 
@@ -56,7 +57,7 @@ function assertSameResult(ours, reference, what) {
 let app, server, reference;
 
 before(() => {
-    for (const [path, hint] of [[join(PKG, 'wasm/m3dfel_wasm_bg.wasm'), 'bash scripts/build-wasm.sh'], [M3DFEL, 'cargo build --release -p m3dfel-cli']]) {
+    for (const [path, hint] of [[join(PKG, 'wasm/m3dfel_wasm_bg.wasm'), 'bash scripts/build-wasm.sh'], [M3DFEL, 'cargo build --release -p m3dfel-cli'], [TRAINER, 'cargo build --release -p trainer']]) {
         assert.ok(existsSync(path), `${path} is missing: run ${hint} first`);
     }
     const scratch = mkdtempSync(join(tmpdir(), 'm3dfel-package-'));
@@ -174,6 +175,40 @@ describe('in headless Chromium with WebGPU', () => {
         const dir = mkdtempSync(join(tmpdir(), 'm3dfel-frames-'));
         out.pngs.forEach((png, i) => writeFileSync(join(dir, `${String(i + 1).padStart(4, '0')}.png`), Buffer.from(png, 'base64')));
         assertSameResult(out.result, predict(['--frames', dir]).clips[0], 'ImageData frames vs m3dfel predict --frames');
+    });
+
+    test('faces are found and cropped like `m3dfel predict --frames --face-crop`', async () => {
+        // The trainer's synthetic faces (224 px), padded into 400×300 frames, as PNG files
+        // that the page and the CLI decode to the same pixels.
+        const synth = mkdtempSync(join(tmpdir(), 'm3dfel-faces-'));
+        execFileSync(TRAINER, ['synth', '--out', synth, '--clips', '5', '--frame-size', '224'], { stdio: 'pipe' });
+        const frames = join(app, 'faces');
+        mkdirSync(frames);
+        execFileSync('ffmpeg', ['-v', 'error', '-i', join(synth, 'Clip/clip_224x224/00001/%05d.jpg'),
+            '-vf', 'pad=400:300:150:60:gray', join(frames, '%05d.png')]);
+        const names = execFileSync('ls', [frames], { encoding: 'utf8' }).trim().split('\n');
+        const reference = predict(['--frames', frames, '--face-crop']).clips[0];
+        const out = await page.evaluate(async (names) => {
+            const { M3dfel } = window.m3dfel;
+            const model = await M3dfel.load({ backend: 'cpu', warmUp: false });
+            const picked = Array.from({ length: 16 }, (_, i) => names[Math.floor((names.length * i) / 16)]);
+            const images = [];
+            for (const name of picked) {
+                const bitmap = await createImageBitmap(await (await fetch(`/faces/${name}`)).blob());
+                const context = new OffscreenCanvas(bitmap.width, bitmap.height).getContext('2d');
+                context.drawImage(bitmap, 0, 0);
+                images.push(context.getImageData(0, 0, bitmap.width, bitmap.height));
+            }
+            return model.classifyClip(images, { faceCrop: true });
+        }, names);
+        assertSameResult(out, reference, 'page vs m3dfel predict --frames --face-crop');
+        const found = out.faces.filter(Boolean);
+        assert.ok(found.length >= 8, `a face in ${found.length} of 16 frames`);
+        for (const face of found) {
+            const [x, y] = [face.x + face.width / 2, face.y + face.height / 2];
+            assert.ok(x > 150 && x < 374 && y > 60 && y < 284, `face centre (${x}, ${y}) outside the synthetic face`);
+        }
+        assert.ok(out.crops.every((c) => c.x + c.size <= 400 && c.y + c.size <= 300));
     });
 
     test('the package works inside a Web Worker', async () => {
@@ -304,10 +339,13 @@ describe('in headless Chromium without WebGPU', () => {
                 notWeights: () => M3dfel.load({ weights: '/notes.safetensors', backend: 'cpu' }),
                 missingWeights: () => M3dfel.load({ weights: '/nowhere.safetensors', backend: 'cpu' }),
                 badBackend: () => M3dfel.load({ backend: 'tpu' }),
+                noFace: () => model.classifyClip(Array(16).fill(frame), { faceCrop: true }),
+                mixedSizes: () => model.classifyClip([new ImageData(20, 20), ...Array(15).fill(frame)], { faceCrop: true }),
             };
             const results = {};
             for (const [name, run] of Object.entries(cases)) results[name] = await outcome((async () => run())());
             results.afterwards = (await model.classifyClip(clip)).prediction;
+            results.facesInBlackFrame = await window.m3dfel.detectFaces(frame);
             return results;
         });
         const expected = {
@@ -319,6 +357,8 @@ describe('in headless Chromium without WebGPU', () => {
             notWeights: /notes\.safetensors: not a weight file: .*unknown content/,
             missingWeights: /could not download the weights from .*nowhere\.safetensors: HTTP 404/,
             badBackend: /unknown backend "tpu"/,
+            noFace: /no face was found in any of the 16 frames: .*turn the face crop off/,
+            mixedSizes: /faceCrop needs frames of one size: frame 1 is 20×20, frame 2 is 40×30/,
         };
         for (const [name, pattern] of Object.entries(expected)) {
             const result = out[name];
@@ -328,6 +368,7 @@ describe('in headless Chromium without WebGPU', () => {
             assert.doesNotMatch(result.message, /unreachable|panicked|RuntimeError/, name);
         }
         assert.equal(out.afterwards, reference.prediction);
+        assert.deepEqual(out.facesInBlackFrame, []);
     });
 });
 

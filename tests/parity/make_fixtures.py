@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import face_detector  # noqa: E402
 from reference import M3DFEL  # noqa: E402
 
 
@@ -122,6 +123,7 @@ def main():
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     write_case(args.out, "paper", instance_length=4, seed=1)
     write_case(args.out, "bag2", instance_length=8, seed=2)
+    face_detector.write_fixtures(args.out)
     write_bad_files(args.out)
 
 

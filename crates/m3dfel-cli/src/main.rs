@@ -2,6 +2,7 @@
 
 mod backend;
 mod commands;
+mod ffmpeg;
 
 use std::process::ExitCode;
 
@@ -18,7 +19,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Classify clips given as a tensor file or a folder of frames.
+    /// Classify clips given as a tensor file or a folder of frames, or a whole video as a timeline.
     Predict(commands::predict::PredictArgs),
     /// Convert a PyTorch checkpoint (any of the authors' layouts or torchvision's r3d_18)
     /// to the project's format (.safetensors or Burn's .bpk).

@@ -14,6 +14,8 @@ use std::cell::Cell;
 use burn::backend::wgpu::{RuntimeOptions, WgpuDevice, graphics::WebGpu, init_setup_async};
 use burn::backend::{Flex, Wgpu};
 use burn::tensor::{Tensor, TensorData, backend::Backend};
+use m3dfel::face::detector::TinyFaceDetector;
+use m3dfel::face::{DETECTOR_INPUT, MIN_SCORE};
 use m3dfel::predict::ClipResult;
 use m3dfel::weights::WeightFile;
 use m3dfel::{M3dfel, M3dfelConfig};
@@ -23,6 +25,8 @@ use wasm_bindgen::prelude::*;
 thread_local! {
     /// Burn's WebGPU runtime is set up once per module instance.
     static WEBGPU_READY: Cell<bool> = const { Cell::new(false) };
+    /// The face detector, with its embedded weights decoded on first use.
+    static DETECTOR: TinyFaceDetector = TinyFaceDetector::new();
 }
 
 /// The model on one of the two backends.
@@ -170,4 +174,68 @@ pub fn frame_planes(rgba: &[u8], width: u32, height: u32, size: usize) -> Result
     let mut planes = Vec::with_capacity(3 * size * size);
     m3dfel::frames::push_rgb(&m3dfel::frames::resize(&image, size), &mut planes);
     Ok(planes)
+}
+
+fn rgb(rgba: &[u8], width: u32, height: u32) -> Result<image::RgbImage, JsError> {
+    m3dfel::frames::rgb_from_rgba(rgba, width, height).map_err(|e| JsError::new(&e))
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
+    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| JsError::new(&e.to_string()))
+}
+
+/// Faces in one RGBA frame, best first: `[{x, y, width, height, score}]` in its pixels
+/// (the detector and threshold `m3dfel predict --video` uses).
+#[wasm_bindgen(js_name = detectFaces)]
+pub fn detect_faces(rgba: &[u8], width: u32, height: u32) -> Result<JsValue, JsError> {
+    let image = rgb(rgba, width, height)?;
+    to_js(&DETECTOR.with(|d| d.detect(&image, DETECTOR_INPUT, MIN_SCORE)))
+}
+
+/// A clip cut around the face: frames of one size, RGBA, concatenated.
+#[wasm_bindgen]
+pub struct FaceClip {
+    values: Vec<f32>,
+    faces: JsValue,
+    crops: JsValue,
+}
+
+#[wasm_bindgen]
+impl FaceClip {
+    /// The model input, `[frames, 3, size, size]` in [0, 1].
+    #[wasm_bindgen(getter)]
+    pub fn values(&self) -> Vec<f32> {
+        self.values.clone()
+    }
+
+    /// The best detection per frame (`null` where none).
+    #[wasm_bindgen(getter)]
+    pub fn faces(&self) -> JsValue {
+        self.faces.clone()
+    }
+
+    /// The square `{x, y, size}` each frame was cropped to.
+    #[wasm_bindgen(getter)]
+    pub fn crops(&self) -> JsValue {
+        self.crops.clone()
+    }
+}
+
+/// Detects, tracks and crops the face in `frames` RGBA frames of `width`×`height` (one
+/// buffer), and resizes the crops to `size`: the same steps as `m3dfel predict --video`.
+#[wasm_bindgen(js_name = faceClip)]
+pub fn face_clip(rgba: &[u8], width: u32, height: u32, frames: usize, size: usize) -> Result<FaceClip, JsError> {
+    let frame_len = 4 * width as usize * height as usize;
+    if frames == 0 || rgba.len() != frames * frame_len {
+        return Err(JsError::new(&format!(
+            "{frames} RGBA frames of {width}×{height} need {} bytes, got {}",
+            frames * frame_len,
+            rgba.len()
+        )));
+    }
+    let images = rgba.chunks_exact(frame_len).map(|f| rgb(f, width, height)).collect::<Result<Vec<_>, _>>()?;
+    let clip = DETECTOR
+        .with(|d| m3dfel::face::face_clip(images, size, d))
+        .map_err(|e| JsError::new(&format!("{e}: use frames that show a face, or turn the face crop off for clips that are already cropped")))?;
+    Ok(FaceClip { faces: to_js(&clip.faces)?, crops: to_js(&clip.crops)?, values: clip.values })
 }

@@ -28,12 +28,14 @@ pub mod classes;
 pub mod cli_support;
 pub mod config;
 pub mod dliam;
+pub mod face;
 pub mod frames;
 pub mod instances;
 pub mod kernels;
 pub mod model;
 pub mod npy;
 pub mod predict;
+pub mod timeline;
 #[doc(hidden)]
 pub mod testing;
 pub mod weights;

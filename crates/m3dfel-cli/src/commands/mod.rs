@@ -1,3 +1,4 @@
 pub mod import;
 pub mod inspect;
 pub mod predict;
+pub mod video;

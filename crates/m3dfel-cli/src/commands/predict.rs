@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail, ensure};
 use burn::tensor::{Tensor, TensorData};
 use clap::Args;
+use m3dfel::face::detector::TinyFaceDetector;
 use m3dfel::frames::Clip;
 use m3dfel::npy::NpyArray;
 use m3dfel::predict::ClipResult;
@@ -15,38 +16,61 @@ use crate::backend::Device;
 const CLIPS_PER_BATCH: usize = 4;
 
 #[derive(Args)]
-#[command(group(clap::ArgGroup::new("input").required(true).args(["tensor", "frames"])))]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["tensor", "frames", "video"])))]
 pub struct PredictArgs {
     /// Weight file (.safetensors, .bpk, or any PyTorch layout the importer accepts).
     #[arg(long)]
-    weights: PathBuf,
+    pub(crate) weights: PathBuf,
     /// Float32 .npy of shape [16, 3, H, W] (one clip) or [B, 16, 3, H, W], values in [0, 1],
     /// used as-is.
     #[arg(long)]
-    tensor: Option<PathBuf>,
+    pub(crate) tensor: Option<PathBuf>,
     /// Folder of one clip's frame images (sorted by name); 16 frames are sampled evenly and
     /// resized to the model's frame size.
     #[arg(long)]
-    frames: Option<PathBuf>,
+    pub(crate) frames: Option<PathBuf>,
+    /// With --frames: find, track and crop the face like --video does (for frames that are
+    /// not already face crops).
+    #[arg(long, requires = "frames")]
+    pub(crate) face_crop: bool,
+    /// A video file (anything FFmpeg reads: H.264 mp4, VP9 webm, MJPEG avi, …): cut into
+    /// windows, the face found and cropped in each, every window classified.
+    #[arg(long)]
+    pub(crate) video: Option<PathBuf>,
+    /// Length of each video window in seconds (16 frames are taken evenly from it).
+    #[arg(long, default_value_t = 2.0, requires = "video")]
+    pub(crate) window: f64,
+    /// Seconds between the starts of consecutive video windows.
+    #[arg(long, default_value_t = 1.0, requires = "video")]
+    pub(crate) stride: f64,
+    /// Video already cropped to the face: use whole frames.
+    #[arg(long, requires = "video")]
+    pub(crate) no_face_crop: bool,
+    /// Also write the video timeline as CSV (one row per window and per instance).
+    #[arg(long, requires = "video")]
+    pub(crate) csv: Option<PathBuf>,
     /// Compute backend.
     #[arg(long, value_enum, default_value = "cpu")]
-    device: Device,
+    pub(crate) device: Device,
     /// Print machine-readable JSON instead of a table.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// Clips as one flat [B, F, 3, H, W] buffer.
-struct Clips {
-    values: Vec<f32>,
-    count: usize,
-    frames: usize,
-    size: [usize; 2],
+pub(crate) struct Clips {
+    pub(crate) values: Vec<f32>,
+    pub(crate) count: usize,
+    pub(crate) frames: usize,
+    pub(crate) size: [usize; 2],
 }
 
 pub fn run(args: PredictArgs) -> Result<()> {
     let file = WeightFile::read(&args.weights)?;
     let config = file.config(&M3dfelConfig::new())?;
+    if args.video.is_some() {
+        return super::video::run(&args, &file, &config);
+    }
     let clips = read_clips(&args, &config)?;
     let results = crate::with_backend!(args.device, |B, device| classify::<B>(&file, &clips, &device))?;
     if args.json {
@@ -61,6 +85,17 @@ pub fn run(args: PredictArgs) -> Result<()> {
 fn read_clips(args: &PredictArgs, config: &M3dfelConfig) -> Result<Clips> {
     let frames = config.num_frames;
     if let Some(dir) = &args.frames {
+        if args.face_crop {
+            let paths = m3dfel::frames::list_frames(dir)?;
+            let images = m3dfel::frames::sample_indices(paths.len(), frames)
+                .into_iter()
+                .map(|i| image::open(&paths[i]).map(|f| f.to_rgb8()).with_context(|| format!("{}: cannot decode the image", paths[i].display())))
+                .collect::<Result<Vec<_>>>()?;
+            let clip = m3dfel::face::face_clip(images, config.frame_size, &TinyFaceDetector::new())
+                .map_err(|e| anyhow::anyhow!("{}: {e}; leave out --face-crop for frames that are already face crops", dir.display()))?;
+            let size = [config.frame_size; 2];
+            return Ok(Clips { values: clip.values, count: 1, frames, size });
+        }
         let clip = Clip::from_folder(dir, frames, config.frame_size)?;
         if clip.source_len < frames {
             eprintln!(
@@ -104,7 +139,7 @@ fn read_clips(args: &PredictArgs, config: &M3dfelConfig) -> Result<Clips> {
     Ok(Clips { values: array.values, count, frames, size: [h, w] })
 }
 
-fn classify<B: DminBackend>(file: &WeightFile, clips: &Clips, device: &B::Device) -> Result<Vec<ClipResult>> {
+pub(crate) fn classify<B: DminBackend>(file: &WeightFile, clips: &Clips, device: &B::Device) -> Result<Vec<ClipResult>> {
     let loaded = file.load::<B>(&M3dfelConfig::new(), device)?;
     let config = &loaded.config;
     let [h, w] = clips.size;

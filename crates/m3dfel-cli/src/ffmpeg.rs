@@ -1,0 +1,155 @@
+//! Video files through FFmpeg (`ffprobe` for the stream's facts, `ffmpeg` decoding to raw
+//! RGB on a pipe): every container and codec FFmpeg reads (H.264 mp4, VP9 webm, MJPEG avi,
+//! …) without linking it.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+use image::RgbImage;
+
+/// What `ffprobe` says about a video's first video stream.
+#[derive(Debug, Clone)]
+pub struct VideoInfo {
+    pub path: PathBuf,
+    pub width: u32,
+    pub height: u32,
+    /// Frames per second (the stream's average rate).
+    pub fps: f64,
+    /// Seconds.
+    pub duration: f64,
+    pub codec: String,
+}
+
+impl VideoInfo {
+    /// Index of the frame on screen at `time` (the last one that started at or before it).
+    pub fn frame_at(&self, time: f64) -> usize {
+        (time * self.fps + 1e-6).floor().max(0.0) as usize
+    }
+
+    /// Frames the video has, from its duration and rate.
+    pub fn frame_count(&self) -> usize {
+        (self.duration * self.fps).round().max(1.0) as usize
+    }
+}
+
+fn tool(name: &str) -> Command {
+    let mut command = Command::new(name);
+    command.stdin(Stdio::null());
+    command
+}
+
+fn missing_tool(name: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "`{name}` was not found: reading videos needs FFmpeg (Debian/Ubuntu: apt-get install ffmpeg; \
+         macOS: brew install ffmpeg)"
+    )
+}
+
+/// The first line FFmpeg wrote to stderr, for error messages.
+fn first_line(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    text.lines().find(|l| !l.trim().is_empty()).unwrap_or("no details").trim().to_string()
+}
+
+/// Reads the video's size, frame rate and duration.
+pub fn probe(path: &Path) -> Result<VideoInfo> {
+    if !path.is_file() {
+        bail!("{}: no such file", path.display());
+    }
+    let output = tool("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .arg("stream=width,height,avg_frame_rate,r_frame_rate,codec_name,duration:format=duration")
+        .args(["-of", "json"])
+        .arg(path)
+        .output()
+        .map_err(|_| missing_tool("ffprobe"))?;
+    if !output.status.success() {
+        bail!("{}: not a video FFmpeg can read ({})", path.display(), first_line(&output.stderr));
+    }
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).context("reading ffprobe's answer")?;
+    let Some(stream) = json["streams"].get(0) else {
+        bail!("{}: the file has no video stream", path.display());
+    };
+    let rate = |key: &str| -> Option<f64> {
+        let (num, den) = stream[key].as_str()?.split_once('/')?;
+        let (num, den): (f64, f64) = (num.parse().ok()?, den.parse().ok()?);
+        (num > 0.0 && den > 0.0).then(|| num / den)
+    };
+    let seconds = |value: &serde_json::Value| value.as_str().and_then(|s| s.parse::<f64>().ok()).filter(|d| *d > 0.0);
+    let fps = rate("avg_frame_rate").or_else(|| rate("r_frame_rate"));
+    let duration = seconds(&stream["duration"]).or_else(|| seconds(&json["format"]["duration"]));
+    let (Some(width), Some(height)) = (stream["width"].as_u64(), stream["height"].as_u64()) else {
+        bail!("{}: the video stream has no picture size", path.display());
+    };
+    let (Some(fps), Some(duration)) = (fps, duration) else {
+        bail!("{}: the video states no frame rate or duration; re-encode it (ffmpeg -i IN OUT.mp4)", path.display());
+    };
+    Ok(VideoInfo {
+        path: path.to_path_buf(),
+        width: width as u32,
+        height: height as u32,
+        fps,
+        duration,
+        codec: stream["codec_name"].as_str().unwrap_or("unknown").to_string(),
+    })
+}
+
+/// Decodes the video once, front to back, keeping the frames whose index is in `wanted`
+/// (each passed through `keep`). `progress` sees every decoded frame's index. Returns the
+/// kept frames and the number of frames the video really had.
+pub fn decode(
+    info: &VideoInfo,
+    wanted: &std::collections::BTreeSet<usize>,
+    keep: impl Fn(RgbImage) -> RgbImage,
+    mut progress: impl FnMut(usize),
+) -> Result<(BTreeMap<usize, RgbImage>, usize)> {
+    let mut child = tool("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-i"])
+        .arg(&info.path)
+        .args(["-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|_| missing_tool("ffmpeg"))?;
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    // stderr is drained on its own thread so that FFmpeg never blocks on a full pipe.
+    let errors = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = stderr.read_to_end(&mut text);
+        text
+    });
+    let frame_len = 3 * info.width as usize * info.height as usize;
+    let mut buffer = vec![0u8; frame_len];
+    let mut frames = BTreeMap::new();
+    let mut count = 0;
+    loop {
+        match stdout.read_exact(&mut buffer) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(e).context("reading decoded frames from ffmpeg"),
+        }
+        if wanted.contains(&count) {
+            let frame = RgbImage::from_raw(info.width, info.height, buffer.clone()).expect("frame size");
+            frames.insert(count, keep(frame));
+        }
+        count += 1;
+        progress(count);
+    }
+    let status = child.wait().context("waiting for ffmpeg")?;
+    let stderr = errors.join().unwrap_or_default();
+    if count == 0 {
+        bail!("{}: no frame could be decoded ({})", info.path.display(), first_line(&stderr));
+    }
+    if !status.success() {
+        eprintln!(
+            "note: {}: decoding stopped early after {count} frames ({})",
+            info.path.display(),
+            first_line(&stderr)
+        );
+    }
+    Ok((frames, count))
+}

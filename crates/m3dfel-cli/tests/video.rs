@@ -1,0 +1,177 @@
+//! `m3dfel predict --video` end to end on videos the test encodes with FFmpeg (H.264 mp4,
+//! VP9 webm, MJPEG avi) from frames it draws.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("m3dfel-video-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn m3dfel(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_m3dfel")).args(args).output().expect("m3dfel runs")
+}
+
+fn tiny_weights() -> PathBuf {
+    use burn::backend::Flex;
+    let path = scratch("tiny.safetensors");
+    let config = m3dfel::M3dfelConfig::preset("tiny").unwrap().with_frame_size(32);
+    let model: m3dfel::M3dfel<Flex> = config.init(&Default::default());
+    m3dfel::weights::save_safetensors(&model, &config, m3dfel::weights::Precision::F32, &path).unwrap();
+    path
+}
+
+/// `frames` frames of 96×72 at 10 fps, a moving pattern, encoded with `codec` into `name`.
+fn encode(name: &str, frames: u32, codec: &[&str]) -> PathBuf {
+    let dir = scratch(&format!("{name}-frames"));
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..frames {
+        let frame = image::RgbImage::from_fn(96, 72, |x, y| {
+            image::Rgb([((x + 3 * i) * 2) as u8, (y * 3 + i) as u8, ((x * y) / 20 + 5 * i) as u8])
+        });
+        frame.save(dir.join(format!("{i:04}.png"))).unwrap();
+    }
+    let video = scratch(name);
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-framerate", "10", "-i"])
+        .arg(dir.join("%04d.png"))
+        .args(codec)
+        .arg(&video)
+        .status()
+        .expect("ffmpeg is installed (apt-get install ffmpeg)");
+    assert!(status.success(), "encoding {name}");
+    video
+}
+
+fn predict(weights: &PathBuf, video: &PathBuf, extra: &[&str]) -> Output {
+    let mut args = vec!["predict", "--weights", weights.to_str().unwrap(), "--video", video.to_str().unwrap()];
+    args.extend(extra);
+    m3dfel(&args)
+}
+
+fn json(output: &Output) -> Value {
+    assert!(output.status.success(), "m3dfel failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("stdout is JSON")
+}
+
+fn number(value: &Value) -> f64 {
+    value.as_f64().unwrap()
+}
+
+#[test]
+fn videos_of_three_codecs_become_timelines_covering_their_duration() {
+    let weights = tiny_weights();
+    let cases = [
+        ("clip.mp4", vec!["-c:v", "libx264", "-pix_fmt", "yuv420p"]),
+        ("clip.webm", vec!["-c:v", "libvpx-vp9", "-b:v", "200k"]),
+        ("clip.avi", vec!["-c:v", "mjpeg", "-q:v", "3"]),
+    ];
+    for (name, codec) in cases {
+        let video = encode(name, 48, &codec); // 4.8 s
+        let csv = scratch(&format!("{name}.csv"));
+        let out = json(&predict(&weights, &video, &["--no-face-crop", "--json", "--csv", csv.to_str().unwrap()]));
+        let duration = number(&out["duration"]);
+        assert!((duration - 4.8).abs() < 0.15, "{name}: duration {duration}");
+        let windows = out["windows"].as_array().unwrap();
+        assert_eq!(windows.len(), 4, "{name}: 0–2, 1–3, 2–4 and the last 2 s");
+        assert_eq!(number(&windows[0]["start"]), 0.0);
+        assert!((number(&windows[3]["end"]) - duration).abs() < 1e-9, "{name}: the last window ends with the video");
+        for window in windows {
+            let (start, end) = (number(&window["start"]), number(&window["end"]));
+            assert!((end - start - 2.0).abs() < 1e-9);
+            let p: f64 = window["probabilities"].as_array().unwrap().iter().map(number).sum();
+            assert!((p - 1.0).abs() < 1e-5);
+            assert_eq!(window["frameTimes"].as_array().unwrap().len(), 16);
+            let instances = window["instances"].as_array().unwrap();
+            assert_eq!(instances.len(), 4);
+            assert_eq!(number(&instances[0]["start"]), start);
+            assert_eq!(number(&instances[3]["end"]), end);
+            for pair in instances.windows(2) {
+                assert_eq!(number(&pair[0]["end"]), number(&pair[1]["start"]), "{name}: instances are contiguous");
+            }
+        }
+        let table = std::fs::read_to_string(&csv).unwrap();
+        assert_eq!(table.lines().count(), 1 + 4 * 5, "{name}: header, then a bag row and 4 instance rows per window");
+        assert!(table.starts_with("window,kind,instance,start,end,prediction,gate,happy,"));
+    }
+}
+
+#[test]
+fn without_a_face_the_crop_fails_clearly_and_short_videos_are_padded() {
+    let weights = tiny_weights();
+    let video = encode("faceless.mp4", 10, &["-c:v", "libx264", "-pix_fmt", "yuv420p"]);
+    let output = predict(&weights, &video, &["--json"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no face was found") && stderr.contains("--no-face-crop"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let output = predict(&weights, &video, &["--json", "--no-face-crop"]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("only 10 frames"));
+    assert_eq!(json(&output)["windows"].as_array().unwrap().len(), 1, "1 s of video is one window");
+}
+
+#[test]
+fn corrupt_and_foreign_files_are_named_with_the_problem() {
+    let weights = tiny_weights();
+    let text = scratch("notes.mp4");
+    std::fs::write(&text, "not a video\n".repeat(100)).unwrap();
+    let mut truncated = std::fs::read(encode("whole.mp4", 20, &["-c:v", "libx264", "-pix_fmt", "yuv420p"])).unwrap();
+    truncated.truncate(300);
+    let cut = scratch("cut.mp4");
+    std::fs::write(&cut, truncated).unwrap();
+    for (file, problem) in [(text, "not a video"), (cut, "not a video"), (scratch("missing.mp4"), "no such file")] {
+        let output = predict(&weights, &file, &["--no-face-crop"]);
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(first.starts_with("error: ") && first.contains(file.to_str().unwrap()) && first.contains(problem), "{stderr}");
+    }
+}
+
+/// The trainer's procedural face (200 px, frame `t % len` of one synthetic clip) pasted at
+/// (150, 60) into 400×300 grey frames: 30 frames at 10 fps, H.264.
+fn face_video() -> PathBuf {
+    let clip = trainer::data::synthetic::SyntheticClip::new(7, 2, 3);
+    let dir = scratch("face-frames");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..30 {
+        let mut frame = image::RgbImage::from_pixel(400, 300, image::Rgb([90, 100, 110]));
+        image::imageops::overlay(&mut frame, &clip.frame(i % clip.len, 200), 150, 60);
+        frame.save(dir.join(format!("{i:04}.png"))).unwrap();
+    }
+    let video = scratch("face.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-framerate", "10", "-i"])
+        .arg(dir.join("%04d.png"))
+        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "18"])
+        .arg(&video)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    video
+}
+
+#[test]
+fn the_face_is_found_where_it_is_in_every_window() {
+    let weights = tiny_weights();
+    let out = json(&predict(&weights, &face_video(), &["--json"]));
+    assert_eq!(out["faceCrop"], true);
+    let windows = out["windows"].as_array().unwrap();
+    assert_eq!(windows.len(), 2, "3 s: 0–2 and 1–3");
+    for window in windows {
+        let faces = window["faces"].as_array().unwrap();
+        assert_eq!(faces.len(), 16);
+        let found: Vec<&Value> = faces.iter().filter(|f| !f.is_null()).collect();
+        assert!(found.len() >= 6, "a face in only {} of 16 frames", found.len());
+        for face in found {
+            let (x, y) = (number(&face["x"]) + number(&face["width"]) / 2.0, number(&face["y"]) + number(&face["height"]) / 2.0);
+            assert!((150.0..350.0).contains(&x) && (60.0..260.0).contains(&y), "face centre ({x}, {y}) is outside the pasted face");
+            assert!(number(&face["score"]) > 0.5);
+        }
+    }
+}
