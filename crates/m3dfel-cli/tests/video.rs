@@ -159,8 +159,16 @@ fn face_video() -> PathBuf {
 #[test]
 fn the_face_is_found_where_it_is_in_every_window() {
     let weights = tiny_weights();
-    let out = json(&predict(&weights, &face_video(), &["--json"]));
+    let plot = scratch("timeline.png");
+    let out = json(&predict(&weights, &face_video(), &["--json", "--plot", plot.to_str().unwrap()]));
     assert_eq!(out["faceCrop"], true);
+    // The picture: every class's colour is drawn (curves and legend), on a white page.
+    let picture = image::open(&plot).unwrap().to_rgb8();
+    assert!(picture.width() == 1000 && picture.height() > 400);
+    for rgb in [[230, 159, 0], [0, 114, 178], [128, 128, 128], [213, 94, 0], [86, 180, 233], [0, 158, 115], [204, 121, 167]] {
+        let count = picture.pixels().filter(|p| p.0 == rgb).count();
+        assert!(count > 150, "colour {rgb:?} covers {count} pixels");
+    }
     let windows = out["windows"].as_array().unwrap();
     assert_eq!(windows.len(), 2, "3 s: 0–2 and 1–3");
     for window in windows {

@@ -29,6 +29,7 @@ pub mod cli_support;
 pub mod config;
 pub mod dliam;
 pub mod face;
+pub mod font;
 pub mod frames;
 pub mod instances;
 pub mod kernels;

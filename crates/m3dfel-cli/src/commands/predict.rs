@@ -49,6 +49,9 @@ pub struct PredictArgs {
     /// Also write the video timeline as CSV (one row per window and per instance).
     #[arg(long, requires = "video")]
     pub(crate) csv: Option<PathBuf>,
+    /// Also draw the video timeline as a PNG: probability curves, instances, legend.
+    #[arg(long, requires = "video")]
+    pub(crate) plot: Option<PathBuf>,
     /// Compute backend.
     #[arg(long, value_enum, default_value = "cpu")]
     pub(crate) device: Device,

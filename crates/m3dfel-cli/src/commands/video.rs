@@ -108,6 +108,10 @@ pub fn run(args: &PredictArgs, file: &WeightFile, config: &M3dfelConfig) -> Resu
         })
         .collect();
 
+    if let Some(plot_path) = &args.plot {
+        let results: Vec<&WindowResult> = windows.iter().map(|w| &w.result).collect();
+        super::plot::write(&results, info.duration, "PREDICTION", plot_path)?;
+    }
     if let Some(csv_path) = &args.csv {
         std::fs::write(csv_path, csv(&windows)).with_context(|| format!("writing {}", csv_path.display()))?;
     }

@@ -1,6 +1,6 @@
 //! Human-readable reports of an evaluation: the confusion matrix as text and as a PNG.
 
-mod font;
+use m3dfel::font;
 
 use std::path::Path;
 

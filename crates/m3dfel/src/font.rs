@@ -1,5 +1,5 @@
-//! A 5×7 bitmap font (upper-case letters, digits and a few signs) for labelling charts
-//! without a font file.
+//! A 5×7 bitmap font (upper-case letters, digits and a few signs) for labelling charts (the
+//! trainer's confusion matrix, `m3dfel predict --plot`) without a font file.
 
 use image::{Rgb, RgbImage};
 
