@@ -156,6 +156,18 @@ export interface WebGpuSupport {
 /** Whether WebGPU can run here (page or worker), and if not, why. */
 export declare function webgpuSupport(): Promise<WebGpuSupport>;
 
+/** The numFrames frame times (seconds) classifyVideo samples in the window [start, end). */
+export declare function windowTimes(start: number, end: number, numFrames: number): number[];
+export interface VideoReader {
+    /** Length of the video in seconds. */
+    duration: number;
+    /** The frame shown at `time` seconds (seeks the element). */
+    at(time: number): Promise<ImageData>;
+    /** Drops cached frames before `before` seconds. */
+    forget(before: number): void;
+}
+/** Frames of a <video> by seeking (the element is paused); `maxSide` scales frames down. */
+export declare function videoReader(video: HTMLVideoElement, options?: { maxSide?: number }): Promise<VideoReader>;
 /** The [start, end] spans (seconds) of the windows classifyVideo uses for a duration. */
 export declare function windowSpans(duration: number, windowSeconds: number, strideSeconds: number): [number, number][];
 
@@ -188,6 +200,15 @@ export declare class M3dfel {
         source: HTMLVideoElement | Iterable<{ time: number; frame: Frame }> | AsyncIterable<{ time: number; frame: Frame }>,
         options?: VideoOptions,
     ): Promise<VideoResult>;
+    /**
+     * Classifies one window of numFrames frames taken at known times (e.g. the latest frames
+     * of a live camera), in time order. The window ends at `end` (default: one frame step
+     * after the last frame); `index` is copied into the result.
+     */
+    classifyWindow(
+        frames: { time: number; frame: Frame }[],
+        options?: ClipOptions & { index?: number; end?: number },
+    ): Promise<WindowResult>;
     /** Frees the model's memory. */
     dispose(): void;
 }

@@ -355,15 +355,28 @@ export class M3dfel {
         for (const [index, [start, end]] of spans.entries()) {
             if (signal?.aborted) throw signal.reason ?? new DOMException('classification aborted', 'AbortError');
             frames.forget?.(start);
-            const times = Array.from({ length: this.numFrames }, (_, i) => start + ((end - start) * i) / this.numFrames);
-            const images = [];
-            for (const time of times) images.push(await frames.at(time));
-            const clip = await this.classifyClip(images, { faceCrop, crop: typeof crop === 'function' ? times.map(crop) : crop });
-            const window = withTimes(clip, index, start, end, times, this.instanceLength);
+            const timed = [];
+            for (const time of windowTimes(start, end, this.numFrames)) timed.push({ time, frame: await frames.at(time) });
+            const window = await this.classifyWindow(timed, { index, end, faceCrop, crop: typeof crop === 'function' ? timed.map(({ time }) => crop(time)) : crop });
             windows.push(window);
             onWindow?.(window, { index, total: spans.length });
         }
         return { classes: CLASSES, preset: this.preset, duration: frames.duration, windows };
+    }
+
+    /**
+     * Classifies one window of numFrames frames taken at known times, e.g. the latest
+     * frames of a live camera: `frames` is [{time, frame}] in time order. The window runs
+     * from the first frame's time to `end` (default: one frame step after the last).
+     */
+    async classifyWindow(frames, { index = 0, end, ...options } = {}) {
+        if (!Array.isArray(frames) || frames.some((item) => !(Number.isFinite(item?.time) && item.frame))) {
+            throw new M3dfelError('classifyWindow needs an array of {time, frame} (time in seconds)');
+        }
+        const times = frames.map(({ time }) => time);
+        const step = times.length > 1 ? (times.at(-1) - times[0]) / (times.length - 1) : 0;
+        const clip = await this.classifyClip(frames.map(({ frame }) => frame), options);
+        return withTimes(clip, index, times[0], end ?? times.at(-1) + step, times);
     }
 
     /** Frees the model's memory; the object cannot be used afterwards. */
@@ -383,8 +396,13 @@ export function windowSpans(duration, windowSeconds, strideSeconds) {
     return spans;
 }
 
+/** numFrames frame times evenly spread over [start, end): where classifyVideo samples a window. */
+export function windowTimes(start, end, numFrames) {
+    return Array.from({ length: numFrames }, (_, i) => start + ((end - start) * i) / numFrames);
+}
+
 /** A clip result placed in time: the window's span and each instance's own span. */
-function withTimes(clip, index, start, end, times, instanceLength) {
+function withTimes(clip, index, start, end, times) {
     const instances = clip.instances.map((instance) => {
         const [first, last] = instance.frames;
         return { ...instance, start: times[first], end: last + 1 < times.length ? times[last + 1] : end };
@@ -394,7 +412,7 @@ function withTimes(clip, index, start, end, times, instanceLength) {
 
 /** A uniform view of the frame sources: duration and the frame shown at a time. */
 async function frameSource(source) {
-    if (typeof HTMLVideoElement !== 'undefined' && source instanceof HTMLVideoElement) return videoFrames(source);
+    if (typeof HTMLVideoElement !== 'undefined' && source instanceof HTMLVideoElement) return videoReader(source);
     const list = [];
     if (source?.[Symbol.asyncIterator] || source?.[Symbol.iterator]) {
         for await (const item of source) list.push(item);
@@ -435,8 +453,12 @@ function once(target, event, what) {
     });
 }
 
-/** Frames of a <video> by seeking; a duration the file does not state is found by seeking to the end. */
-async function videoFrames(video) {
+/**
+ * Frames of a <video> by seeking: `{duration, at(time) → ImageData, forget(before)}`.
+ * A duration the file does not state (MediaRecorder's webm) is found by seeking to the end.
+ * `maxSide` scales frames down so that neither side exceeds it (default: full size).
+ */
+export async function videoReader(video, { maxSide = Infinity } = {}) {
     const name = video.currentSrc || 'the video';
     if (video.error) throw new M3dfelError(`${name} cannot be played: ${video.error.message || 'unsupported or corrupt'}`);
     if (video.readyState < 1) await once(video, 'loadedmetadata', `${name} cannot be opened`);
@@ -460,9 +482,12 @@ async function videoFrames(video) {
                 const seeked = once(video, 'seeked', `seeking ${name} to ${time.toFixed(2)} s failed`);
                 video.currentTime = Math.min(time, Math.max(0, video.duration - 1e-3));
                 await seeked;
-                const context = context2d(video.videoWidth, video.videoHeight);
-                context.drawImage(video, 0, 0);
-                cache.set(key, context.getImageData(0, 0, video.videoWidth, video.videoHeight));
+                const scale = Math.min(1, maxSide / Math.max(video.videoWidth, video.videoHeight));
+                const width = Math.max(1, Math.round(video.videoWidth * scale));
+                const height = Math.max(1, Math.round(video.videoHeight * scale));
+                const context = context2d(width, height);
+                context.drawImage(video, 0, 0, width, height);
+                cache.set(key, context.getImageData(0, 0, width, height));
             }
             return cache.get(key);
         },

@@ -40,10 +40,12 @@ echo "== cargo test (wasm32, in headless Chromium)"
 
 # The browser package (pkg/) as users get it: packed, installed into a scratch project and
 # used from a page (WebGPU and CPU), a Web Worker and Node, compared with `m3dfel predict`.
-echo "== browser package"
-bash scripts/build-wasm.sh
+# The web page (web/, built into a static site with the package): a fake webcam, uploads,
+# broken files, WebGPU on and off, a phone-sized screen; screenshots in tests/browser/artifacts/.
+echo "== browser package and web page"
+site=$(bash scripts/build-web.sh | tail -n 1)
 (
     cd tests/browser
     npm ci --no-audit --no-fund --silent
-    npm test
+    M3DFEL_SITE="$site" npm test
 )

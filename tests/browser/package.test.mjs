@@ -8,20 +8,15 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { launch } from './lib/chromium.mjs';
+import { syntheticFaceClips } from './lib/faces.mjs';
+import { DEMO_WEIGHTS as WEIGHTS, M3DFEL, PKG, TRAINER } from './lib/paths.mjs';
 import { syntheticClip, writeNpy } from './lib/npy.mjs';
-import { serve } from './lib/server.mjs';
+import { serve } from '../../scripts/serve.mjs';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const PKG = join(ROOT, 'pkg');
-const WEIGHTS = join(PKG, 'weights/m3dfel-tiny-synthetic.safetensors');
-const TARGET = process.env.CARGO_TARGET_DIR ?? join(homedir(), '.cache/m3dfel/target');
-const M3DFEL = process.env.M3DFEL_BIN ?? join(TARGET, 'release/m3dfel');
-const TRAINER = process.env.M3DFEL_TRAINER_BIN ?? join(TARGET, 'release/trainer');
 const SHAPE = [16, 3, 32, 32]; // the demo weights' clip shape
 const TOLERANCE = 1e-4;
 
@@ -180,11 +175,10 @@ describe('in headless Chromium with WebGPU', () => {
     test('faces are found and cropped like `m3dfel predict --frames --face-crop`', async () => {
         // The trainer's synthetic faces (224 px), padded into 400×300 frames, as PNG files
         // that the page and the CLI decode to the same pixels.
-        const synth = mkdtempSync(join(tmpdir(), 'm3dfel-faces-'));
-        execFileSync(TRAINER, ['synth', '--out', synth, '--clips', '5', '--frame-size', '224'], { stdio: 'pipe' });
+        const [clip] = syntheticFaceClips(TRAINER);
         const frames = join(app, 'faces');
         mkdirSync(frames);
-        execFileSync('ffmpeg', ['-v', 'error', '-i', join(synth, 'Clip/clip_224x224/00001/%05d.jpg'),
+        execFileSync('ffmpeg', ['-v', 'error', '-i', join(clip, '%05d.jpg'),
             '-vf', 'pad=400:300:150:60:gray', join(frames, '%05d.png')]);
         const names = execFileSync('ls', [frames], { encoding: 'utf8' }).trim().split('\n');
         const reference = predict(['--frames', frames, '--face-crop']).clips[0];

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 use serde_json::Value;
 
@@ -16,13 +17,20 @@ fn m3dfel(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_m3dfel")).args(args).output().expect("m3dfel runs")
 }
 
+/// Random `tiny` weights, written once: the tests run in parallel and must not read the
+/// file while another one rewrites it.
 fn tiny_weights() -> PathBuf {
     use burn::backend::Flex;
-    let path = scratch("tiny.safetensors");
-    let config = m3dfel::M3dfelConfig::preset("tiny").unwrap().with_frame_size(32);
-    let model: m3dfel::M3dfel<Flex> = config.init(&Default::default());
-    m3dfel::weights::save_safetensors(&model, &config, m3dfel::weights::Precision::F32, &path).unwrap();
-    path
+    static WEIGHTS: OnceLock<PathBuf> = OnceLock::new();
+    WEIGHTS
+        .get_or_init(|| {
+            let path = scratch("tiny.safetensors");
+            let config = m3dfel::M3dfelConfig::preset("tiny").unwrap().with_frame_size(32);
+            let model: m3dfel::M3dfel<Flex> = config.init(&Default::default());
+            m3dfel::weights::save_safetensors(&model, &config, m3dfel::weights::Precision::F32, &path).unwrap();
+            path
+        })
+        .clone()
 }
 
 /// `frames` frames of 96×72 at 10 fps, a moving pattern, encoded with `codec` into `name`.

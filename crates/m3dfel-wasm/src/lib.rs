@@ -170,10 +170,8 @@ async fn read<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Result<Vec<f3
 /// with the same bilinear resize as `m3dfel predict --frames`.
 #[wasm_bindgen(js_name = framePlanes)]
 pub fn frame_planes(rgba: &[u8], width: u32, height: u32, size: usize) -> Result<Vec<f32>, JsError> {
-    let image = m3dfel::frames::rgb_from_rgba(rgba, width, height).map_err(|e| JsError::new(&e))?;
-    let mut planes = Vec::with_capacity(3 * size * size);
-    m3dfel::frames::push_rgb(&m3dfel::frames::resize(&image, size), &mut planes);
-    Ok(planes)
+    let image = rgb(rgba, width, height)?;
+    Ok(m3dfel::frames::clip_values(std::slice::from_ref(&image), size))
 }
 
 fn rgb(rgba: &[u8], width: u32, height: u32) -> Result<image::RgbImage, JsError> {

@@ -9,14 +9,11 @@ use image::imageops::{self, FilterType};
 /// Frame image extensions recognised in a clip folder.
 const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "bmp"];
 
-/// A clip ready for the model: `values` is [frames, 3, size, size] in [0, 1].
+/// The frames sampled from a folder of frame images, decoded.
 #[derive(Debug, Clone)]
-pub struct Clip {
-    pub values: Vec<f32>,
-    pub size: usize,
-    /// Index into the source frames of each sampled frame.
-    pub source_frames: Vec<usize>,
-    /// Number of frames the source had.
+pub struct SampledFrames {
+    pub images: Vec<RgbImage>,
+    /// Number of frames the source had (fewer than sampled: frames were repeated).
     pub source_len: usize,
 }
 
@@ -55,12 +52,27 @@ pub fn list_frames(dir: &Path) -> Result<Vec<PathBuf>, ClipError> {
     Ok(paths)
 }
 
-/// Decodes one image, resizes it bilinearly to `size`×`size` and appends it as
-/// 3 planes of `size²` values in [0, 1].
-pub fn push_frame(path: &Path, size: usize, out: &mut Vec<f32>) -> Result<(), ClipError> {
-    let image = image::open(path).map_err(|e| ClipError::Image(path.to_path_buf(), e.to_string()))?;
-    push_rgb(&resize(&image.to_rgb8(), size), out);
-    Ok(())
+/// Samples `count` frames from a folder of frame images (sorted by name) and decodes them.
+pub fn sample_folder(dir: &Path, count: usize) -> Result<SampledFrames, ClipError> {
+    let paths = list_frames(dir)?;
+    let images = sample_indices(paths.len(), count)
+        .into_iter()
+        .map(|index| {
+            let path = &paths[index];
+            image::open(path).map(|image| image.to_rgb8()).map_err(|e| ClipError::Image(path.clone(), e.to_string()))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(SampledFrames { images, source_len: paths.len() })
+}
+
+/// The model's input for whole frames: each resized to `size`×`size`, as
+/// [frames, 3, size, size] values in [0, 1].
+pub fn clip_values(images: &[RgbImage], size: usize) -> Vec<f32> {
+    let mut values = Vec::with_capacity(images.len() * 3 * size * size);
+    for image in images {
+        push_rgb(&resize(image, size), &mut values);
+    }
+    values
 }
 
 /// The evaluation transform: a plain bilinear resize to `size`×`size` (no crop). Every
@@ -95,19 +107,6 @@ pub fn rgb_from_rgba(rgba: &[u8], width: u32, height: u32) -> Result<RgbImage, S
     Ok(RgbImage::from_raw(width, height, rgb).expect("length checked above"))
 }
 
-impl Clip {
-    /// Samples `count` frames from a folder of frame images (sorted by name).
-    pub fn from_folder(dir: &Path, count: usize, size: usize) -> Result<Self, ClipError> {
-        let paths = list_frames(dir)?;
-        let source_frames = sample_indices(paths.len(), count);
-        let mut values = Vec::with_capacity(count * 3 * size * size);
-        for &index in &source_frames {
-            push_frame(&paths[index], size, &mut values)?;
-        }
-        Ok(Self { values, size, source_frames, source_len: paths.len() })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,10 +123,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("m3dfel-frames-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("0001.jpg"), b"not a jpeg").unwrap();
-        let err = Clip::from_folder(&dir, 16, 32).unwrap_err().to_string();
+        let err = sample_folder(&dir, 16).unwrap_err().to_string();
         assert!(err.contains("0001.jpg") && err.contains("cannot decode"), "{err}");
         std::fs::remove_file(dir.join("0001.jpg")).unwrap();
-        let err = Clip::from_folder(&dir, 16, 32).unwrap_err().to_string();
+        let err = sample_folder(&dir, 16).unwrap_err().to_string();
         assert!(err.contains("no frame images"), "{err}");
     }
 }

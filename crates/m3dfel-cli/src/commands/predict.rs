@@ -4,7 +4,6 @@ use anyhow::{Context, Result, bail, ensure};
 use burn::tensor::{Tensor, TensorData};
 use clap::Args;
 use m3dfel::face::detector::TinyFaceDetector;
-use m3dfel::frames::Clip;
 use m3dfel::npy::NpyArray;
 use m3dfel::predict::ClipResult;
 use m3dfel::weights::WeightFile;
@@ -88,27 +87,22 @@ pub fn run(args: PredictArgs) -> Result<()> {
 fn read_clips(args: &PredictArgs, config: &M3dfelConfig) -> Result<Clips> {
     let frames = config.num_frames;
     if let Some(dir) = &args.frames {
-        if args.face_crop {
-            let paths = m3dfel::frames::list_frames(dir)?;
-            let images = m3dfel::frames::sample_indices(paths.len(), frames)
-                .into_iter()
-                .map(|i| image::open(&paths[i]).map(|f| f.to_rgb8()).with_context(|| format!("{}: cannot decode the image", paths[i].display())))
-                .collect::<Result<Vec<_>>>()?;
-            let clip = m3dfel::face::face_clip(images, config.frame_size, &TinyFaceDetector::new())
-                .map_err(|e| anyhow::anyhow!("{}: {e}; leave out --face-crop for frames that are already face crops", dir.display()))?;
-            let size = [config.frame_size; 2];
-            return Ok(Clips { values: clip.values, count: 1, frames, size });
-        }
-        let clip = Clip::from_folder(dir, frames, config.frame_size)?;
-        if clip.source_len < frames {
+        let sampled = m3dfel::frames::sample_folder(dir, frames)?;
+        if sampled.source_len < frames {
             eprintln!(
                 "note: {} has only {} frames; frames were repeated to make {frames}",
                 dir.display(),
-                clip.source_len
+                sampled.source_len
             );
         }
-        let size = [clip.size, clip.size];
-        return Ok(Clips { values: clip.values, count: 1, frames, size });
+        let values = if args.face_crop {
+            m3dfel::face::face_clip(sampled.images, config.frame_size, &TinyFaceDetector::new())
+                .map_err(|e| anyhow::anyhow!("{}: {e}; leave out --face-crop for frames that are already face crops", dir.display()))?
+                .values
+        } else {
+            m3dfel::frames::clip_values(&sampled.images, config.frame_size)
+        };
+        return Ok(Clips { values, count: 1, frames, size: [config.frame_size; 2] });
     }
     let path = args.tensor.as_ref().expect("clap requires --tensor or --frames");
     let array = NpyArray::read(path)?;

@@ -82,9 +82,7 @@ pub fn run(args: &PredictArgs, file: &WeightFile, config: &M3dfelConfig) -> Resu
                 }
             },
             None => {
-                for image in &images {
-                    m3dfel::frames::push_rgb(&m3dfel::frames::resize(image, size), &mut values);
-                }
+                values.extend(m3dfel::frames::clip_values(&images, size));
                 kept.push((index, None));
             }
         }

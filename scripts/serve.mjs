@@ -1,18 +1,21 @@
-// A static file server for the tests: serves a folder with HTTP Range support (video
-// seeking needs it), the isolation headers that enable SharedArrayBuffer, and a log of
-// every request so tests can check that nothing else was fetched.
+// A static file server with HTTP Range support (video seeking needs it) and the isolation
+// headers that enable SharedArrayBuffer; it logs every request so tests can check that
+// nothing else was fetched. Node only, no packages.
+//   node scripts/serve.mjs FOLDER [PORT]     serves FOLDER on http://127.0.0.1:PORT (default 8080)
+//   import { serve } from './serve.mjs'      (the browser tests: a free port, a request log)
 import { createServer } from 'node:http';
 import { createReadStream, statSync } from 'node:fs';
-import { extname, join, normalize } from 'node:path';
+import { extname, join, normalize, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const TYPES = {
     '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript',
     '.css': 'text/css', '.json': 'application/json', '.wasm': 'application/wasm',
     '.png': 'image/png', '.jpg': 'image/jpeg', '.mp4': 'video/mp4', '.webm': 'video/webm',
-    '.bin': 'application/octet-stream', '.safetensors': 'application/octet-stream',
+    '.bin': 'application/octet-stream', '.svg': 'image/svg+xml', '.ico': 'image/x-icon', '.safetensors': 'application/octet-stream',
 };
 
-export async function serve(root) {
+export async function serve(root, { port = 0, keepProcessAlive = false } = {}) {
     const requests = [];
     const server = createServer((request, response) => {
         const path = decodeURIComponent(new URL(request.url, 'http://localhost').pathname);
@@ -50,8 +53,8 @@ export async function serve(root) {
             createReadStream(file).pipe(response);
         }
     });
-    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-    server.unref(); // never the reason a finished test run keeps waiting
+    await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+    if (!keepProcessAlive) server.unref(); // never the reason a finished test run keeps waiting
     return {
         url: `http://127.0.0.1:${server.address().port}`,
         requests,
@@ -60,4 +63,14 @@ export async function serve(root) {
             server.closeAllConnections();
         }),
     };
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+    const [folder, port = '8080'] = process.argv.slice(2);
+    if (!folder || !statSync(folder, { throwIfNoEntry: false })?.isDirectory()) {
+        console.error('usage: node scripts/serve.mjs FOLDER [PORT]   (FOLDER: e.g. the one scripts/build-web.sh prints)');
+        process.exit(2);
+    }
+    const server = await serve(resolve(folder), { port: Number(port), keepProcessAlive: true });
+    console.log(`serving ${resolve(folder)} at ${server.url}/  (Ctrl+C stops)`);
 }

@@ -1,0 +1,41 @@
+// The model's thread: the m3dfel package runs here so that the page never freezes.
+// Messages in:  {id, type: 'load', weights, backend}   weights: URL string, File or ArrayBuffer
+//               {id, type: 'window', frames: [{time, frame: ImageData}], index, end, faceCrop}
+// Messages out: {type: 'progress', progress}  (while loading)
+//               {id, ok: true, value} | {id, ok: false, error}
+import { DEMO_WEIGHTS, M3dfel } from './m3dfel/m3dfel.js';
+
+let model = null;
+
+const handlers = {
+    async load({ weights, backend }) {
+        model?.dispose();
+        model = null;
+        const loaded = await M3dfel.load({
+            weights: weights ?? DEMO_WEIGHTS,
+            backend,
+            onProgress: (progress) => postMessage({ type: 'progress', progress }),
+        });
+        model = loaded;
+        const { backendReason, adapter, preset, frameSize, numFrames, instanceLength, parameters, weightBytes } = model;
+        return {
+            backend: model.backend, backendReason, adapter, preset, frameSize, numFrames, instanceLength,
+            parameters, weightBytes, weights: model.weights, demo: weights === undefined,
+        };
+    },
+
+    async window({ frames, index, end, faceCrop }) {
+        if (!model) throw new Error('no model is loaded');
+        const started = performance.now();
+        const window = await model.classifyWindow(frames, { index, end, faceCrop });
+        return { window, milliseconds: performance.now() - started };
+    },
+};
+
+onmessage = async ({ data: { id, type, ...request } }) => {
+    try {
+        postMessage({ id, ok: true, value: await handlers[type](request) });
+    } catch (error) {
+        postMessage({ id, ok: false, error: error?.message ?? String(error) });
+    }
+};
