@@ -8,6 +8,33 @@ Parameter names equal the authors' released checkpoints.
 import torch
 import torch.nn as nn
 import torchvision
+from torchvision.models.video.resnet import BasicBlock, Conv3DSimple
+
+PAPER_WIDTHS = (64, 128, 256, 512)
+
+
+def r3d_18_features(widths):
+    """R3D-18 without pooling and classifier: torchvision's own for the paper's widths, the
+    same blocks at other widths (the project's `small` and `tiny` presets, for benchmarks)."""
+    if tuple(widths) == PAPER_WIDTHS:
+        return nn.Sequential(*list(torchvision.models.video.r3d_18(weights=None).children())[:-2])
+    stem = nn.Sequential(
+        nn.Conv3d(3, widths[0], (3, 7, 7), (1, 2, 2), (1, 3, 3), bias=False),
+        nn.BatchNorm3d(widths[0]),
+        nn.ReLU(inplace=True),
+    )
+    layers, inplanes = [], widths[0]
+    for i, planes in enumerate(widths):
+        stride = 1 if i == 0 else 2
+        downsample = None
+        if stride != 1 or inplanes != planes:
+            downsample = nn.Sequential(nn.Conv3d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm3d(planes))
+        layers.append(nn.Sequential(
+            BasicBlock(inplanes, planes, Conv3DSimple, stride, downsample),
+            BasicBlock(planes, planes, Conv3DSimple),
+        ))
+        inplanes = planes
+    return nn.Sequential(stem, *layers)
 
 
 class DMIN(nn.Module):
@@ -35,19 +62,18 @@ class DMIN(nn.Module):
 
 
 class M3DFEL(nn.Module):
-    def __init__(self, instance_length=4, num_frames=16, heads=8, num_classes=7):
+    def __init__(self, instance_length=4, num_frames=16, heads=8, num_classes=7, widths=PAPER_WIDTHS, hidden=512):
         super().__init__()
         self.instance_length = instance_length
         self.bag_size = num_frames // instance_length
         self.heads = heads
-        r3d = torchvision.models.video.r3d_18(weights=None)
-        # stem, layer1..layer4 (drop avgpool and the Kinetics fc)
-        self.features = nn.Sequential(*list(r3d.children())[:-2])
-        self.lstm = nn.LSTM(512, 512, num_layers=2, batch_first=True, bidirectional=True)
-        self.to_qkv = nn.Linear(1024, 3072, bias=False)
-        self.norm = DMIN(1024)
+        # stem, layer1..layer4 (torchvision's r3d_18 without avgpool and the Kinetics fc)
+        self.features = r3d_18_features(widths)
+        self.lstm = nn.LSTM(widths[-1], hidden, num_layers=2, batch_first=True, bidirectional=True)
+        self.to_qkv = nn.Linear(2 * hidden, 6 * hidden, bias=False)
+        self.norm = DMIN(2 * hidden)
         self.pwconv = nn.Conv1d(self.bag_size, 1, 3, 1, 1)
-        self.fc = nn.Linear(1024, num_classes)
+        self.fc = nn.Linear(2 * hidden, num_classes)
 
     def stages(self, clips):
         """clips [B, 16, 3, H, W] -> dict of every intermediate tensor."""

@@ -3,6 +3,7 @@
 //! reports. The `trainer` binary is the command-line front end.
 
 pub mod backend;
+pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod eval;

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 
 use trainer::cli::{EvalArgs, TrainArgs, train_config, workers};
 use trainer::train::{self, Resources};
-use trainer::{eval, synth, with_autodiff_backend};
+use trainer::{bench, eval, synth, with_autodiff_backend};
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +38,8 @@ enum Command {
     Eval(EvalArgs),
     /// Write the synthetic dataset to disk in DFEW's layout (JPEG frames + split CSVs).
     Synth(synth::SynthArgs),
+    /// Time inference and training steps on random clips (see scripts/bench.sh).
+    Bench(bench::BenchArgs),
 }
 
 fn train(args: TrainArgs) -> anyhow::Result<()> {
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Some(Command::Train(args)) => train(args),
         Some(Command::Eval(args)) => eval::run(args),
         Some(Command::Synth(args)) => synth::run(args),
+        Some(Command::Bench(args)) => bench::run(args),
         None => train(cli.train),
     };
     match result {

@@ -1,0 +1,193 @@
+//! `trainer bench`: how long inference and a training step take on this machine, for the
+//! comparison with the PyTorch reference (`scripts/bench.sh`, `scripts/gpu-bench.sh`).
+//! Random weights and random clips: speed does not depend on the values.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use burn::module::AutodiffModule;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Distribution, Int, Tensor};
+use clap::Args;
+use m3dfel::weights::{Precision, save_safetensors};
+use m3dfel::{DminBackend, M3dfel, M3dfelConfig, NUM_CLASSES};
+use serde::Serialize;
+
+use crate::backend::Device;
+use crate::with_autodiff_backend;
+
+#[derive(Args, Clone)]
+pub struct BenchArgs {
+    /// Where to run.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: Device,
+    /// Preset for inference.
+    #[arg(long, default_value = "paper")]
+    pub inference_preset: String,
+    /// Clips per inference batch (comma-separated; given without a value: no inference).
+    #[arg(long, value_delimiter = ',', num_args = 0.., default_value = "1,8")]
+    pub inference_batches: Vec<usize>,
+    /// Preset for the training step (forward + backward + AdamW).
+    #[arg(long, default_value = "small")]
+    pub train_preset: String,
+    /// Clips per training batch (comma-separated; given without a value: no training step).
+    #[arg(long, value_delimiter = ',', num_args = 0.., default_value = "8")]
+    pub train_batches: Vec<usize>,
+    /// Frame size in pixels (default: the preset's).
+    #[arg(long)]
+    pub frame_size: Option<usize>,
+    /// Timed runs of each measurement (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Untimed runs before them.
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Save the (random) inference model as .safetensors, e.g. for the browser package's
+    /// benchmark of the same model.
+    #[arg(long)]
+    pub save_weights: Option<PathBuf>,
+}
+
+/// One measurement: `runs` timings of the same work.
+#[derive(Serialize)]
+pub struct Measurement {
+    pub name: String,
+    pub preset: String,
+    pub frame_size: usize,
+    pub batch: usize,
+    pub seconds: Vec<f64>,
+    pub median_seconds: f64,
+    pub clips_per_second: f64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    implementation: &'static str,
+    device: String,
+    threads: usize,
+    measurements: Vec<Measurement>,
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.runs > 0, "--runs must be at least 1");
+    let measurements = with_autodiff_backend!(args.device, |B, device_at| measure::<B>(&args, &device_at(0)))?;
+    let report = Report {
+        implementation: "m3dfel (Burn 0.21)",
+        device: format!("{:?}", args.device).to_lowercase(),
+        threads: std::thread::available_parallelism().map_or(1, usize::from),
+        measurements,
+    };
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn config(preset: &str, frame_size: Option<usize>) -> anyhow::Result<M3dfelConfig> {
+    let config = M3dfelConfig::preset(preset)
+        .with_context(|| format!("unknown preset \"{preset}\": use {}", m3dfel::PRESETS.join(", ")))?;
+    Ok(match frame_size {
+        Some(size) => config.with_frame_size(size),
+        None => config,
+    })
+}
+
+fn measure<B>(args: &BenchArgs, device: &B::Device) -> anyhow::Result<Vec<Measurement>>
+where
+    B: AutodiffBackend + DminBackend,
+    B::InnerBackend: DminBackend,
+{
+    let mut out = Vec::new();
+    if !args.inference_batches.is_empty() {
+        let config = config(&args.inference_preset, args.frame_size)?;
+        let model: M3dfel<B::InnerBackend> = config.init::<B>(device).valid();
+        if let Some(path) = &args.save_weights {
+            save_safetensors(&model, &config, Precision::F32, path)?;
+        }
+        for &batch in &args.inference_batches {
+            let input = clips::<B::InnerBackend>(&config, batch, device);
+            out.push(time(args, "inference", &config, batch, || {
+                model.forward(input.clone()).logits.into_data();
+            }));
+        }
+    }
+    if !args.train_batches.is_empty() {
+        let config = config(&args.train_preset, args.frame_size)?;
+        let mut model = Some(config.init::<B>(device));
+        let mut optimizer = AdamWConfig::new().with_weight_decay(0.05).init::<B, M3dfel<B>>();
+        let loss_fn = CrossEntropyLossConfig::new().with_smoothing(Some(0.1)).init(device);
+        for &batch in &args.train_batches {
+            let input = clips::<B>(&config, batch, device);
+            let labels = Tensor::<B, 1, Int>::random([batch], Distribution::Uniform(0.0, NUM_CLASSES as f64), device);
+            out.push(time(args, "train step", &config, batch, || {
+                let current = model.take().expect("the model is put back after every step");
+                let logits = current.forward(input.clone()).logits;
+                let loss = loss_fn.forward(logits, labels.clone());
+                let grads = GradientsParams::from_grads(loss.backward(), &current);
+                let next = optimizer.step(1e-4, current, grads);
+                // Reading a parameter back waits for the GPU to finish the step.
+                next.fc.weight.val().slice([0..1, 0..1]).into_data();
+                model = Some(next);
+            }));
+        }
+    }
+    Ok(out)
+}
+
+/// A batch of random clips [batch, frames, 3, size, size] in [0, 1].
+fn clips<B: Backend>(config: &M3dfelConfig, batch: usize, device: &B::Device) -> Tensor<B, 5> {
+    let shape = [batch, config.num_frames, 3, config.frame_size, config.frame_size];
+    Tensor::random(shape, Distribution::Uniform(0.0, 1.0), device)
+}
+
+/// Runs `work` `warmup` times untimed, then `runs` times timed; prints and returns the median.
+fn time(args: &BenchArgs, name: &str, config: &M3dfelConfig, batch: usize, mut work: impl FnMut()) -> Measurement {
+    let label = format!("{name}: {} preset, {}×{} frames, batch {batch}", config.preset, config.frame_size, config.frame_size);
+    eprint!("{label}: warming up…");
+    for _ in 0..args.warmup {
+        work();
+    }
+    let mut seconds = Vec::with_capacity(args.runs);
+    for run in 0..args.runs {
+        eprint!("\r{label}: run {}/{}…   ", run + 1, args.runs);
+        let start = Instant::now();
+        work();
+        seconds.push(start.elapsed().as_secs_f64());
+    }
+    let median_seconds = median(&seconds);
+    let clips_per_second = batch as f64 / median_seconds;
+    eprintln!("\r{label}: median {median_seconds:.3} s ({clips_per_second:.2} clips/s) of {} runs", args.runs);
+    Measurement {
+        name: name.to_string(),
+        preset: config.preset.clone(),
+        frame_size: config.frame_size,
+        batch,
+        seconds,
+        median_seconds,
+        clips_per_second,
+    }
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let middle = sorted.len() / 2;
+    if sorted.len() % 2 == 1 { sorted[middle] } else { (sorted[middle - 1] + sorted[middle]) / 2.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+    }
+}

@@ -1,0 +1,45 @@
+// The browser package's CPU backend (WebAssembly, one thread, SIMD) timed in Node on one
+// clip: the WASM side of scripts/bench.sh. Also reports startup: from Node's start to the
+// first result (module compiled, weights read, model built, one clip classified).
+//   node scripts/bench-wasm.mjs --weights FILE.safetensors [--runs 5] [--json out.json]
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+
+import { M3dfel } from '../pkg/m3dfel.js';
+
+const { values: args } = parseArgs({
+    options: { weights: { type: 'string' }, runs: { type: 'string', default: '5' }, warmup: { type: 'string', default: '1' }, json: { type: 'string' } },
+});
+if (!args.weights) {
+    console.error('usage: node scripts/bench-wasm.mjs --weights FILE.safetensors [--runs 5] [--warmup 1] [--json out.json]');
+    process.exit(2);
+}
+const model = await M3dfel.load({
+    wasm: readFileSync(new URL('../pkg/wasm/m3dfel_wasm_bg.wasm', import.meta.url)),
+    weights: readFileSync(args.weights),
+    backend: 'cpu',
+    warmUp: false,
+});
+const clip = new Float32Array(model.numFrames * 3 * model.frameSize ** 2).map((_, i) => ((i * 7919) % 1000) / 1000);
+await model.classifyClip(clip);
+const startup = process.uptime();
+const label = `wasm inference: ${model.preset} preset, ${model.frameSize}×${model.frameSize} frames, batch 1`;
+for (let i = 1; i < Number(args.warmup); i++) await model.classifyClip(clip);
+const seconds = [];
+for (let run = 0; run < Number(args.runs); run++) {
+    const start = performance.now();
+    await model.classifyClip(clip);
+    seconds.push((performance.now() - start) / 1000);
+}
+const sorted = [...seconds].sort((a, b) => a - b);
+const middle = sorted.length >> 1;
+const median = sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+console.error(`${label}: median ${median.toFixed(3)} s of ${seconds.length} runs; first result ${startup.toFixed(2)} s after Node started`);
+const report = {
+    implementation: `m3dfel package (WebAssembly, Node ${process.version})`,
+    device: 'cpu (wasm, 1 thread)',
+    threads: 1,
+    startup_seconds: startup,
+    measurements: [{ name: 'inference', preset: model.preset, frame_size: model.frameSize, batch: 1, seconds, median_seconds: median, clips_per_second: 1 / median }],
+};
+if (args.json) writeFileSync(args.json, JSON.stringify(report, null, 1));

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Speed of m3dfel against the PyTorch reference on this machine, in one run, with the same
+# number of threads. Not a test: it reports, it never fails on slow figures.
+#   1. CPU inference, paper preset, 16×112×112 clips, batch 1 and 8 (median of the runs)
+#   2. CPU training step (forward + backward + AdamW), small preset, batch 8
+#   3. the browser package's CPU backend (WebAssembly in Node, one thread) vs native, small
+#      preset, one clip (native with all threads and with one)
+#   4. startup: process start to the first result (CLI and Node, demo weights, one clip)
+# Results: runs/bench/results.json (machine-readable) and a table on stdout.
+# Usage: bash scripts/bench.sh [--runs N]      (default 5; about 15 minutes on 2 cores)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+ensure_python_env
+runs=5
+if [[ "${1:-}" == --runs ]]; then runs=$2; fi
+out=runs/bench
+mkdir -p "$out"
+threads=$(nproc)
+python="$M3DFEL_VENV/bin/python"
+
+echo "== building (release)" >&2
+# The same build as the tests' (a narrower `cargo build -p` unifies other Burn features and
+# would compile Burn a second time).
+cargo test --release --workspace --no-run >&2
+bin="$CARGO_TARGET_DIR/release"
+[[ -f pkg/wasm/m3dfel_wasm_bg.wasm ]] || bash scripts/build-wasm.sh >&2
+
+echo "== 1, 2: CPU inference and training step ($threads threads)" >&2
+"$bin/trainer" bench --runs "$runs" --json "$out/m3dfel-cpu.json"
+"$python" scripts/bench_torch.py --threads "$threads" --runs "$runs" --json "$out/torch-cpu.json"
+
+echo "== 3: WebAssembly (Node) vs native, small preset, one clip" >&2
+small=(--inference-preset small --inference-batches 1 --train-batches --runs "$runs")
+"$bin/trainer" bench "${small[@]}" --save-weights "$out/small.safetensors" --json "$out/m3dfel-small.json"
+RAYON_NUM_THREADS=1 "$bin/trainer" bench "${small[@]}" --json "$out/m3dfel-small-1-thread.json"
+node scripts/bench-wasm.mjs --weights "$out/small.safetensors" --runs "$runs" --json "$out/wasm-small.json"
+
+echo "== 4: startup (demo weights, one clip)" >&2
+"$python" -c "import numpy as np; np.save('$out/clip.npy', np.random.default_rng(0).random((16, 3, 32, 32), dtype=np.float32))"
+node scripts/bench-wasm.mjs --weights pkg/weights/m3dfel-tiny-synthetic.safetensors --runs 1 --json "$out/wasm-tiny.json"
+startup=()
+for _ in $(seq "$runs"); do
+    start=$(date +%s%N)
+    "$bin/m3dfel" predict --weights pkg/weights/m3dfel-tiny-synthetic.safetensors --tensor "$out/clip.npy" > /dev/null
+    startup+=($(( ($(date +%s%N) - start) / 1000 )))
+done
+echo "{\"cli_startup_microseconds\": [$(IFS=,; echo "${startup[*]}")]}" > "$out/cli-startup.json"
+
+"$python" scripts/bench_report.py "$out"
