@@ -102,8 +102,7 @@ async function loadModel(weights, backend) {
         document.body.dataset.backend = info.backend;
         $('backend').textContent = info.backend === 'webgpu' ? `WebGPU (${info.adapter ?? 'adapter'})` : 'CPU (WebAssembly)';
         $('backend-reason').textContent = info.backendReason;
-        const name = info.demo ? 'the demo weights (m3dfel-tiny-synthetic.safetensors)' : weightsName(weights);
-        $('weights').textContent = `${name}: preset ${info.preset}, ${(info.parameters / 1e6).toFixed(2)} M parameters, ` +
+        $('weights').textContent = `${weightsName(weights)}: preset ${info.preset}, ${(info.parameters / 1e6).toFixed(2)} M parameters, ` +
             `${megabytes(info.weightBytes)}, ${info.numFrames} frames of ${info.frameSize}×${info.frameSize} per clip`;
         $('demo-warning').hidden = !info.demo;
         $('model-status').textContent = readyText();
@@ -123,7 +122,7 @@ function readyText() {
 }
 
 function weightsName(weights) {
-    if (weights === undefined) return 'the demo weights';
+    if (weights === undefined) return 'the demo weights (m3dfel-tiny-synthetic.safetensors)';
     return weights instanceof File ? `“${weights.name}”` : weights;
 }
 
@@ -191,8 +190,7 @@ async function startWebcam() {
     await stopRun();
     const webcam = new Webcam(video, { numFrames: demo.model.numFrames, windowSeconds: WINDOW_SECONDS, maxSide: MAX_SIDE });
     beginRun({ kind: 'webcam' }, () => webcam.stop(), async (active) => {
-        await webcam.start();
-        video.addEventListener('loadedmetadata', () => fitPreview(), { once: true });
+        await webcam.start(); // resolves once the camera plays: its size is known
         fitPreview();
         $('webcam-start').hidden = true;
         $('webcam-stop').hidden = false;
@@ -226,8 +224,8 @@ async function startWebcam() {
 async function classifyFile(file) {
     await stopRun();
     if (!demo.model) return;
-    let cancelled = false;
-    beginRun({ kind: 'file', name: file.name }, () => { cancelled = true; }, async (active) => {
+    // Cancelling needs nothing stopped: the loop sees that the run is no longer active.
+    beginRun({ kind: 'file', name: file.name }, () => {}, async (active) => {
         $('cancel').hidden = false;
         $('model-status').textContent = `Opening “${file.name}”…`;
         await openVideo(file, video);
@@ -242,7 +240,7 @@ async function classifyFile(file) {
         let next = windows.next();
         for (;;) {
             const { value, done } = await next;
-            if (done || cancelled) break;
+            if (done || !active()) break;
             demo.source.duration = value.duration;
             total = value.total;
             const pending = model.classifyWindow(value.frames, { index: value.index, end: value.end, faceCrop: $('face-crop').checked });
@@ -259,7 +257,7 @@ async function classifyFile(file) {
             progress.value = (value.index + 1) / value.total;
             $('model-status').textContent = `Classifying “${file.name}”: window ${value.index + 1} of ${value.total}…`;
         }
-        if (cancelled) return;
+        if (!active()) return;
         video.controls = true;
         $('model-status').textContent = `Done: ${demo.timeline.length} windows of “${file.name}” (${demo.source.duration.toFixed(1)} s). Play the video or click the timeline to browse.`;
         if (demo.timeline.length === 0) {
@@ -351,17 +349,32 @@ function redraw() {
     drawChart($('chart'), demo.timeline, { from, to, radius: Number($('smoothing').value) });
 }
 
+/** Index of the value nearest `target`. */
+function nearestIndex(values, target) {
+    return values.reduce((best, value, i) => (Math.abs(value - target) < Math.abs(values[best] - target) ? i : best), 0);
+}
+
+/** Shows `window` as the current answer, outlined in the timeline, with its face at `time` (if given). */
+function show(window, time) {
+    if (window.index !== selected) {
+        selected = window.index;
+        showCurrent(window);
+        redraw();
+    }
+    if (time !== undefined) drawFace(window, time);
+}
+
+/** A window chosen in the timeline; a file's video is moved to its middle (the camera's is gone). */
 function select(index) {
     const window = demo.timeline.find((w) => w.index === index);
     if (!window) return;
-    selected = index;
-    showCurrent(window);
-    redraw();
-    if (demo.source?.kind === 'file' && demo.state !== 'running') {
-        const middle = (window.start + window.end) / 2;
-        if (Math.abs(video.currentTime - middle) > 0.05 && video.paused) video.currentTime = middle;
-        drawFace(window, middle);
+    if (demo.source?.kind !== 'file') {
+        show(window);
+        return;
     }
+    const middle = (window.start + window.end) / 2;
+    show(window, middle);
+    if (Math.abs(video.currentTime - middle) > 0.05 && video.paused) video.currentTime = middle;
 }
 
 $('timeline').addEventListener('click', (event) => {
@@ -374,14 +387,7 @@ for (const type of ['timeupdate', 'seeked']) {
     video.addEventListener(type, () => {
         if (demo.source?.kind !== 'file' || demo.state === 'running' || !demo.timeline.length) return;
         const time = video.currentTime;
-        const nearest = demo.timeline.reduce((best, w) =>
-            (Math.abs((w.start + w.end) / 2 - time) < Math.abs((best.start + best.end) / 2 - time) ? w : best));
-        if (nearest.index !== selected) {
-            selected = nearest.index;
-            showCurrent(nearest);
-            redraw();
-        }
-        drawFace(nearest, time);
+        show(demo.timeline[nearestIndex(demo.timeline.map((w) => (w.start + w.end) / 2), time)], time);
     });
 }
 
@@ -425,7 +431,7 @@ function drawFace(window, time) {
     overlay.width = frameSize.width;
     overlay.height = frameSize.height;
     const context = overlay.getContext('2d');
-    const nearest = window.frameTimes.reduce((best, t, i) => (Math.abs(t - time) < Math.abs(window.frameTimes[best] - time) ? i : best), 0);
+    const nearest = nearestIndex(window.frameTimes, time);
     const crop = window.crops[nearest];
     const face = window.faces[nearest] ?? window.faces.find(Boolean);
     const line = Math.max(2, frameSize.width / 240);

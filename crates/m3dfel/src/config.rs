@@ -76,6 +76,11 @@ pub struct M3dfelConfig {
 /// Names accepted by [`M3dfelConfig::preset`].
 pub const PRESETS: [&str; 3] = ["paper", "small", "tiny"];
 
+/// A preset name that is not one of [`PRESETS`].
+#[derive(Debug, thiserror::Error)]
+#[error("unknown preset {0:?}; choose one of {choices}", choices = PRESETS.join(", "))]
+pub struct UnknownPreset(pub String);
+
 impl M3dfelConfig {
     /// A named preset:
     /// - `paper`: exactly the authors' model (46,823,384 parameters, 112×112 frames);
@@ -94,6 +99,11 @@ impl M3dfelConfig {
             ),
             _ => None,
         }
+    }
+
+    /// [`Self::preset`] for a name a person typed: an unknown one is an error listing the choices.
+    pub fn named(name: &str) -> Result<Self, UnknownPreset> {
+        Self::preset(name).ok_or_else(|| UnknownPreset(name.to_string()))
     }
 
     /// Bag size N: the number of 3D instances per clip.
@@ -145,6 +155,8 @@ mod tests {
             config.validate().unwrap();
         }
         assert!(M3dfelConfig::preset("huge").is_none());
+        let error = M3dfelConfig::named("huge").unwrap_err().to_string();
+        assert!(PRESETS.iter().all(|name| error.contains(name)) && error.contains("\"huge\""), "{error}");
     }
 
     #[test]

@@ -42,6 +42,6 @@ pub mod testing;
 pub mod weights;
 
 pub use classes::{CLASSES, NUM_CLASSES};
-pub use config::{Ablation, Aggregation, M3dfelConfig, PRESETS};
+pub use config::{Ablation, Aggregation, M3dfelConfig, PRESETS, UnknownPreset};
 pub use dliam::dmin::DminBackend;
 pub use model::{M3dfel, M3dfelOutput};

@@ -90,8 +90,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 fn config(preset: &str, frame_size: Option<usize>) -> anyhow::Result<M3dfelConfig> {
-    let config = M3dfelConfig::preset(preset)
-        .with_context(|| format!("unknown preset \"{preset}\": use {}", m3dfel::PRESETS.join(", ")))?;
+    let config = M3dfelConfig::named(preset)?;
     Ok(match frame_size {
         Some(size) => config.with_frame_size(size),
         None => config,

@@ -145,9 +145,7 @@ pub fn workers(requested: Option<usize>) -> usize {
 pub fn train_config(args: &TrainArgs) -> anyhow::Result<RunConfig> {
     let synthetic = args.data.dataset == DatasetKind::Synthetic;
     let preset = args.preset.clone().unwrap_or_else(|| if synthetic { "tiny" } else { "paper" }.into());
-    let mut model = M3dfelConfig::preset(&preset).with_context(|| {
-        format!("unknown --preset {preset:?}; choose one of {}", m3dfel::PRESETS.join(", "))
-    })?;
+    let mut model = M3dfelConfig::named(&preset).context("--preset")?;
     if let Some(bag) = args.bag_size {
         if bag == 0 || model.num_frames % bag != 0 {
             anyhow::bail!("--bag-size {bag} does not divide the {} frames of a clip; use 1, 2, 4, 8 or 16", model.num_frames);

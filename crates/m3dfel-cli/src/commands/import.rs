@@ -22,9 +22,7 @@ pub struct ImportArgs {
 }
 
 pub fn run(args: ImportArgs) -> Result<()> {
-    let fallback = M3dfelConfig::preset(&args.preset).with_context(|| {
-        format!("unknown preset `{}`; choose one of {:?}", args.preset, m3dfel::PRESETS)
-    })?;
+    let fallback = M3dfelConfig::named(&args.preset).context("--preset")?;
     eprintln!("reading {} …", args.input.display());
     let file = WeightFile::read(&args.input)?;
     let loaded = file.load::<Flex>(&fallback, &Default::default())?;
