@@ -5,7 +5,7 @@
 #
 # For a machine with a GPU, its driver and PyTorch, and neither Rust nor network: build the
 # trainer on any machine (it loads libcuda at run time, no CUDA toolkit needed to build),
-#   cargo build --release -p trainer --features cuda
+#   cargo build --release -p trainer --features cuda   (then `strip` it: 78 MB → 61 MB)
 # copy it over with this repository, then
 #   TRAINER=path/to/trainer bash scripts/gpu-bench.sh          (STEPS=10 timed steps each)
 set -euo pipefail
