@@ -1,37 +1,70 @@
 #!/usr/bin/env bash
 # Training speed on an NVIDIA GPU: m3dfel (Burn, CUDA) against the PyTorch reference on the
-# same GPU, paper preset, 16×112×112 clips, batch 32 and 64 (forward + backward + AdamW).
-# Prints clips/s for both and the ratio; writes runs/gpu-bench/*.json.
+# same GPU, paper preset, 16×112×112 clips, batch 32 and 64 (forward + backward + AdamW),
+# in f32 and in bf16 (m3dfel: `--precision bf16`, everything in bf16; PyTorch: autocast).
+# Prints clips/s for each and the ratios; writes $OUT_DIR/*.json and *.log.
 #
 # For a machine with a GPU, its driver and PyTorch, and neither Rust nor network: build the
 # trainer on any machine (it loads libcuda at run time, no CUDA toolkit needed to build),
 #   cargo build --release -p trainer --features cuda   (then `strip` it: 78 MB → 61 MB)
-# copy it over with this repository, then
-#   TRAINER=path/to/trainer bash scripts/gpu-bench.sh          (STEPS=10 timed steps each)
-set -euo pipefail
+# copy it over with this repository (gzip'd is fine: TRAINER=trainer.gz), then
+#   TRAINER=path/to/trainer bash scripts/gpu-bench.sh
+# DEVICE (cuda), PRESET (paper), BATCHES (32,64), STEPS (default 5) timed steps after WARMUP (default 2; Burn autotunes its kernels then);
+# each measurement stops after LIMIT seconds (default 240) and the others still run.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 trainer=${TRAINER:-${CARGO_TARGET_DIR:-$HOME/.cache/m3dfel/target}/release/trainer}
 python=${PYTHON:-python3}
-steps=${STEPS:-10}
-out=runs/gpu-bench
+device=${DEVICE:-cuda}
+preset=${PRESET:-paper}
+batches=${BATCHES:-32,64}
+steps=${STEPS:-5}
+warmup=${WARMUP:-2}
+limit=${LIMIT:-240}
+out=${OUT_DIR:-runs/gpu-bench}
 mkdir -p "$out"
+if [[ "$trainer" == *.gz ]]; then
+    gunzip -c "$trainer" > "$out/trainer" && chmod +x "$out/trainer" && trainer=$out/trainer
+fi
 [[ -x "$trainer" ]] || { echo "no trainer at $trainer: build it with --features cuda and set TRAINER" >&2; exit 2; }
 
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
-common=(--train-preset paper --train-batches 32,64 --runs "$steps" --warmup 2)
-"$trainer" bench --device cuda --inference-batches "${common[@]}" --json "$out/m3dfel-cuda.json"
-"$python" scripts/bench_torch.py --device cuda --inference-batches "" "${common[@]}" --json "$out/torch-cuda.json"
-"$python" scripts/bench_torch.py --device cuda --inference-batches "" "${common[@]}" --amp bf16 --json "$out/torch-cuda-bf16.json"
+{ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader || echo "nvidia-smi failed"; } 2>&1 | tee "$out/gpu.txt"
+"$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())' | tee -a "$out/gpu.txt"
+# Burn compiles its CUDA kernels at run time (NVRTC) and autotunes the convolutions on first
+# use: on an H200 (2026-11-28) the first paper-preset step at batch 32 had not finished after
+# 370 s with the GPU idle. A lower autotune level tries fewer kernels; CUBECL_DEBUG_LOG=file
+# logs every compilation and tuning result (and kernel profiling: do not time with it).
+export CUBECL_AUTOTUNE_LEVEL=${CUBECL_AUTOTUNE_LEVEL:-minimal}
+common=(--device "$device" --train-preset "$preset" --train-batches "$batches" --runs "$steps" --warmup "$warmup")
 
-"$python" - "$out" <<'PY'
+# name, command…: runs one measurement with a time limit, its output in $out/name.log.
+measure() {
+    local name=$1; shift
+    echo "== $name"
+    local started=$SECONDS
+    timeout "$limit" "$@" --json "$out/$name.json" > "$out/$name.log" 2>&1
+    local status=$?
+    tail -n 4 "$out/$name.log"
+    echo "   ($name: exit $status after $((SECONDS - started)) s)"
+}
+measure torch-f32 "$python" scripts/bench_torch.py "${common[@]}" --inference-batches ""
+measure m3dfel-f32 "$trainer" bench "${common[@]}" --inference-batches
+measure torch-bf16 "$python" scripts/bench_torch.py "${common[@]}" --inference-batches "" --amp bf16
+measure m3dfel-bf16 "$trainer" bench "${common[@]}" --inference-batches --precision bf16
+
+"$python" - "$out" "$preset" "$batches" <<'PY'
 import json, os, sys
-out = sys.argv[1]
-load = lambda name: json.load(open(os.path.join(out, name)))
-ours, torch32, torch16 = load("m3dfel-cuda.json"), load("torch-cuda.json"), load("torch-cuda-bf16.json")
-print(f"GPU: {torch32['device']}")
-for m in ours["measurements"]:
-    t = next(x for x in torch32["measurements"] if x["batch"] == m["batch"])
-    h = next(x for x in torch16["measurements"] if x["batch"] == m["batch"])
-    print(f"batch {m['batch']:>3}: m3dfel {m['clips_per_second']:7.1f} clips/s   PyTorch fp32 {t['clips_per_second']:7.1f}"
-          f"   PyTorch bf16 {h['clips_per_second']:7.1f}   m3dfel / PyTorch fp32 = {m['clips_per_second'] / t['clips_per_second']:.2f}")
+out, preset, batches = sys.argv[1], sys.argv[2], [int(b) for b in sys.argv[3].split(",")]
+def load(name):
+    try:
+        return {m["batch"]: m["clips_per_second"] for m in json.load(open(os.path.join(out, name + ".json")))["measurements"]}
+    except (OSError, ValueError, KeyError):
+        return {}
+runs = {name: load(name) for name in ["m3dfel-f32", "torch-f32", "m3dfel-bf16", "torch-bf16"]}
+print(f"clips/s ({preset} preset, training step)")
+print("batch " + "".join(f"{name:>12}" for name in runs) + "  m3dfel/torch f32  m3dfel/torch bf16")
+for batch in batches:
+    cell = lambda name: f"{runs[name][batch]:12.1f}" if batch in runs[name] else f"{'-':>12}"
+    ratio = lambda a, b: f"{runs[a][batch] / runs[b][batch]:.2f}" if batch in runs[a] and batch in runs[b] else "-"
+    print(f"{batch:>5} " + "".join(cell(name) for name in runs) + f"  {ratio('m3dfel-f32', 'torch-f32'):>16}  {ratio('m3dfel-bf16', 'torch-bf16'):>17}")
 PY

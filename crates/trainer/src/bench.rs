@@ -16,7 +16,7 @@ use m3dfel::weights::{Precision, save_safetensors};
 use m3dfel::{DminBackend, M3dfel, M3dfelConfig, NUM_CLASSES};
 use serde::Serialize;
 
-use crate::backend::Device;
+use crate::backend::{ComputePrecision, Device};
 use crate::with_autodiff_backend;
 
 #[derive(Args, Clone)]
@@ -24,6 +24,9 @@ pub struct BenchArgs {
     /// Where to run.
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: Device,
+    /// Float type of weights, activations, gradients and optimizer state.
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: ComputePrecision,
     /// Preset for inference.
     #[arg(long, default_value = "paper")]
     pub inference_preset: String,
@@ -70,6 +73,7 @@ pub struct Measurement {
 struct Report {
     implementation: &'static str,
     device: String,
+    precision: String,
     threads: usize,
     measurements: Vec<Measurement>,
 }
@@ -80,6 +84,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let report = Report {
         implementation: "m3dfel (Burn 0.21)",
         device: format!("{:?}", args.device).to_lowercase(),
+        precision: format!("{:?}", args.precision).to_lowercase(),
         threads: std::thread::available_parallelism().map_or(1, usize::from),
         measurements,
     };
@@ -102,6 +107,7 @@ where
     B: AutodiffBackend + DminBackend,
     B::InnerBackend: DminBackend,
 {
+    args.precision.apply::<B>(std::slice::from_ref(device))?;
     let mut out = Vec::new();
     if !args.inference_batches.is_empty() {
         let config = config(&args.inference_preset, args.frame_size)?;
@@ -147,10 +153,17 @@ fn clips<B: Backend>(config: &M3dfelConfig, batch: usize, device: &B::Device) ->
 
 /// Runs `work` `warmup` times untimed, then `runs` times timed; prints and returns the median.
 fn time(args: &BenchArgs, name: &str, config: &M3dfelConfig, batch: usize, mut work: impl FnMut()) -> Measurement {
-    let label = format!("{name}: {} preset, {}×{} frames, batch {batch}", config.preset, config.frame_size, config.frame_size);
+    let precision = match args.precision {
+        ComputePrecision::F32 => String::new(),
+        other => format!(" ({})", format!("{other:?}").to_lowercase()),
+    };
+    let label = format!("{name}{precision}: {} preset, {}×{} frames, batch {batch}", config.preset, config.frame_size, config.frame_size);
     eprint!("{label}: warming up…");
-    for _ in 0..args.warmup {
+    for step in 1..=args.warmup {
+        // On a GPU the first run also compiles and tunes every kernel: it can take minutes.
+        let start = Instant::now();
         work();
+        eprintln!("\r{label}: warm-up run {step}/{} took {:.1} s", args.warmup, start.elapsed().as_secs_f64());
     }
     let mut seconds = Vec::with_capacity(args.runs);
     for run in 0..args.runs {

@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Args;
 use m3dfel::M3dfelConfig;
 
-use crate::backend::Device;
+use crate::backend::{ComputePrecision, Device};
 use crate::data::augment::Policy;
 use crate::data::splits::{DatasetKind, DatasetSpec};
 use crate::train::RunConfig;
@@ -99,6 +99,10 @@ pub struct TrainArgs {
     /// Compute device.
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: Device,
+    /// Float type of weights, activations, gradients and optimizer state (bf16/f16: for
+    /// GPUs; give it again with --resume).
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: ComputePrecision,
     /// Data-parallel replicas: with cuda/wgpu, the number of GPUs (devices 0..N-1); on the
     /// CPU, threads that each take a share of the batch. Default: 2 on the CPU, 1 on a GPU.
     #[arg(long)]

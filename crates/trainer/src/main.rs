@@ -45,7 +45,7 @@ enum Command {
 fn train(args: TrainArgs) -> anyhow::Result<()> {
     let config = train_config(&args)?;
     with_autodiff_backend!(args.device, |B, device_at| {
-        let resources = Resources { device_at, workers: workers(args.workers), progress: !args.quiet };
+        let resources = Resources { device_at, precision: args.precision, workers: workers(args.workers), progress: !args.quiet };
         train::run::<B>(config, &args.out, args.resume, resources).map(|_| ())
     })
 }

@@ -105,6 +105,31 @@ fn the_default_synthetic_recipe_learns_in_a_short_run() {
     assert!(last["war"].as_f64().unwrap() >= 0.25, "test WAR {} after 3 short epochs", last["war"]);
 }
 
+#[test]
+fn bf16_precision_trains_in_bf16_and_exports_weights() {
+    // The same seeded run in f32 and in bf16: bf16 rounds every tensor, so the losses must
+    // differ (an ignored option would give identical ones) yet stay close.
+    let dir = tempfile::tempdir().unwrap();
+    let train = |precision: &str| {
+        let out = dir.path().join(precision);
+        let mut command = trainer();
+        command.args(["--train-clips", "16", "--test-clips", "7", "--epochs", "1", "--batch-size", "8"]);
+        command.args(["--frame-size", "16", "--workers", "2", "--quiet", "--precision", precision, "--out"]).arg(&out);
+        let stdout = String::from_utf8(run(&mut command).stdout).unwrap();
+        let train_loss = read_jsonl(&out.join("metrics.jsonl")).into_iter().find(|m| m["split"] == "train").unwrap()["loss"]
+            .as_f64()
+            .unwrap();
+        (out, stdout, train_loss)
+    };
+    let (_, _, f32_loss) = train("f32");
+    let (out, stdout, bf16_loss) = train("bf16");
+    assert!(stdout.contains("precision: Bf16"), "{stdout}");
+    assert!(bf16_loss.is_finite() && bf16_loss != f32_loss, "bf16 loss {bf16_loss}, f32 loss {f32_loss}");
+    assert!((bf16_loss - f32_loss).abs() < 0.05 * f32_loss, "bf16 loss {bf16_loss} far from f32 loss {f32_loss}");
+    let weights = out.join("best.safetensors");
+    assert!(weights.exists(), "no exported weights in {}", out.display());
+}
+
 fn write_dfew(root: &Path) {
     run(trainer().args(["synth", "--clips", "35", "--frame-size", "32", "--out"]).arg(root));
 }

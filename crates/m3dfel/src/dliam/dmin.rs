@@ -69,9 +69,14 @@ pub trait DminBackend: Backend {
         ori: Tensor<Self, 3>,
         params: DminParams<Self>,
     ) -> GateOutput<Self> {
-        let gate = sigmoid(dmin_portable(attended, &params));
-        GateOutput { gated: ori * gate.clone(), gate }
+        dmin_gate_portable(attended, ori, params)
     }
+}
+
+/// DMIN + gate with ordinary tensor operations: `ori ⊙ sigmoid(DMIN(attended))` and the gate.
+pub fn dmin_gate_portable<B: Backend>(attended: Tensor<B, 3>, ori: Tensor<B, 3>, params: DminParams<B>) -> GateOutput<B> {
+    let gate = sigmoid(dmin_portable(attended, &params));
+    GateOutput { gated: ori * gate.clone(), gate }
 }
 
 /// DMIN with ordinary tensor operations (differentiable on every backend).

@@ -8,7 +8,7 @@ use burn::cubecl::server::KernelArguments;
 use burn::cubecl::{CubeCount, CubeDim};
 use burn::tensor::{DType, Shape, Tensor, TensorPrimitive};
 
-use crate::dliam::dmin::{DminBackend, DminParams, GateOutput};
+use crate::dliam::dmin::{DminBackend, DminParams, GateOutput, dmin_gate_portable};
 
 /// Invocations per workgroup: one workgroup handles one clip, looping over channels
 /// (C = 1024 → 4 channels per invocation). 256 is WebGPU's guaranteed maximum.
@@ -36,6 +36,11 @@ fn primitive<const D: usize>(tensor: Tensor<Wgpu, D>) -> WgpuTensor {
 
 impl DminBackend for Wgpu {
     fn dmin_gate(attended: Tensor<Self, 3>, ori: Tensor<Self, 3>, params: DminParams<Self>) -> GateOutput<Self> {
+        if attended.dtype() != DType::F32 {
+            // The kernel reads and writes f32; other float types (`--precision f16`) take
+            // the portable path.
+            return dmin_gate_portable(attended, ori, params);
+        }
         let [batch, n, channels] = attended.dims();
         let mixing = Tensor::cat(vec![params.mean_weight, params.var_weight], 0); // [4]
         let attended = primitive(attended);

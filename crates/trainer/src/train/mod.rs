@@ -20,6 +20,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use m3dfel::weights::{Precision, save_safetensors};
 use m3dfel::{CLASSES, DminBackend, M3dfel, M3dfelConfig, NUM_CLASSES};
 
+use crate::backend::ComputePrecision;
 use crate::data::augment::Policy;
 use crate::data::loader::{self, Augment, ClipShape, Loader};
 use crate::data::splits::DatasetSpec;
@@ -119,6 +120,8 @@ pub struct Resources<D> {
     /// are summed on device 0 in a fixed order. Several GPUs, or several threads sharing the
     /// CPU (Burn's CPU kernels leave cores idle on small layers).
     pub device_at: fn(usize) -> D,
+    /// Float type of everything on those devices.
+    pub precision: ComputePrecision,
     pub workers: usize,
     pub progress: bool,
 }
@@ -336,6 +339,7 @@ where
     };
     let device = &(resources.device_at)(0);
     let replicas: Vec<B::Device> = (0..config.replicas).map(resources.device_at).collect();
+    resources.precision.apply::<B>(&replicas)?;
     B::seed(device, config.seed);
     let mut model = model_config.init::<B>(device);
     println!(
@@ -343,6 +347,9 @@ where
         model_config.preset, model_config.bag_size(), m3dfel::cli_support::group_thousands(model.num_parameters()),
         config.dataset.name(), train_entries.len(), test_entries.len(), config.epochs, steps, config.batch_size
     );
+    if resources.precision != ComputePrecision::F32 {
+        println!("precision: {:?} for weights, activations, gradients and optimizer state", resources.precision);
+    }
     let mut optimizer = AdamWConfig::new()
         .with_beta_1(0.9)
         .with_beta_2(0.999)
