@@ -57,7 +57,7 @@ impl Engine {
         let (model, config) = match backend.as_str() {
             "cpu" => {
                 let loaded = file.load::<Flex>(&fallback, &Default::default()).map_err(|e| JsError::new(&e.to_string()))?;
-                (Model::Cpu(loaded.model), loaded.config)
+                (Model::Cpu(loaded.model.fold_batch_norm()), loaded.config)
             }
             "webgpu" => {
                 let device = WgpuDevice::default();
@@ -67,7 +67,7 @@ impl Engine {
                 }
                 let gpu = file.load::<Wgpu>(&fallback, &device).map_err(|e| JsError::new(&e.to_string()))?;
                 let cpu = file.load::<Flex>(&fallback, &Default::default()).map_err(|e| JsError::new(&e.to_string()))?;
-                (Model::WebGpu { backbone: gpu.model, head: cpu.model, device }, gpu.config)
+                (Model::WebGpu { backbone: gpu.model.fold_batch_norm(), head: cpu.model, device }, gpu.config)
             }
             other => return Err(JsError::new(&format!("unknown backend \"{other}\": use \"webgpu\" or \"cpu\""))),
         };

@@ -4,7 +4,7 @@
 //! Weight names follow the authors' checkpoints (`features.0` = stem,
 //! `features.1..4` = layer1..layer4).
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::conv::{Conv3d, Conv3dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig3d};
 use burn::tensor::{Tensor, activation::relu, backend::Backend};
@@ -21,7 +21,8 @@ const BLOCKS_PER_STAGE: usize = 2;
 #[derive(Module, Debug)]
 pub struct ConvBn<B: Backend> {
     pub conv: Conv3d<B>,
-    pub bn: BatchNorm<B>,
+    /// `None` once folded into `conv` for inference ([`ConvBn::fold_batch_norm`]).
+    pub bn: Option<BatchNorm<B>>,
 }
 
 impl<B: Backend> ConvBn<B> {
@@ -38,22 +39,75 @@ impl<B: Backend> ConvBn<B> {
                 .with_padding(padding)
                 .with_bias(false)
                 .init(device),
-            bn: BatchNormConfig::new(channels[1]).with_epsilon(1e-5).with_momentum(0.1).init(device),
+            bn: Some(BatchNormConfig::new(channels[1]).with_epsilon(1e-5).with_momentum(0.1).init(device)),
         }
     }
 
     /// `[B, Cin, T, H, W]` → `[B, Cout, T', H', W']` (no activation).
     pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
-        self.bn.forward(self.conv.forward(x))
+        let x = self.conv.forward(x);
+        match &self.bn {
+            Some(bn) => batch_norm(bn, x),
+            None => x,
+        }
     }
 
+    /// The inference form: BatchNorm's running statistics folded into the convolution,
+    /// per output channel s = γ/√(σ² + ε), W' = s·W, bias β − s·μ. The same outputs as
+    /// evaluation-mode `forward` without a pass over the activations (it cannot train).
+    pub fn fold_batch_norm(self) -> Self {
+        let Some(bn) = self.bn else { return self };
+        let scale = bn.gamma.val() / (bn.running_var.value() + bn.epsilon).sqrt(); // [Cout]
+        let shift = bn.beta.val() - bn.running_mean.value() * scale.clone();
+        let channels = scale.dims()[0];
+        let mut conv = self.conv;
+        conv.weight = Param::from_tensor(conv.weight.val() * scale.reshape([channels, 1, 1, 1, 1]));
+        conv.bias = Some(Param::from_tensor(shift));
+        Self { conv, bn: None }
+    }
+
+    /// A folded block has no BatchNorm names: save the model before folding it.
     pub(crate) fn visit_weights<V: WeightVisitor<B>>(&mut self, prefix: &str, v: &mut V) {
         v.param(&format!("{prefix}.0.weight"), &mut self.conv.weight, Layout::Same);
-        v.param(&format!("{prefix}.1.weight"), &mut self.bn.gamma, Layout::Same);
-        v.param(&format!("{prefix}.1.bias"), &mut self.bn.beta, Layout::Same);
-        v.buffer(&format!("{prefix}.1.running_mean"), &mut self.bn.running_mean);
-        v.buffer(&format!("{prefix}.1.running_var"), &mut self.bn.running_var);
+        if let Some(bn) = &mut self.bn {
+            v.param(&format!("{prefix}.1.weight"), &mut bn.gamma, Layout::Same);
+            v.param(&format!("{prefix}.1.bias"), &mut bn.beta, Layout::Same);
+            v.buffer(&format!("{prefix}.1.running_mean"), &mut bn.running_mean);
+            v.buffer(&format!("{prefix}.1.running_var"), &mut bn.running_var);
+        }
     }
+}
+
+/// BatchNorm3d with the arithmetic of Burn's `BatchNorm::forward`: with autodiff, batch
+/// statistics (biased variance) and the running statistics updated with its momentum;
+/// without, the running statistics. Every per-channel operand is materialised as
+/// `[B, C, 1]` against the activations viewed as `[B, C, T·H·W]`: Burn's CPU backend then
+/// takes its SIMD per-row path, where `[1, C, 1, 1, 1]` operands fall back to a scalar
+/// strided walk (a quarter of a training step's time before this).
+fn batch_norm<B: Backend>(bn: &BatchNorm<B>, x: Tensor<B, 5>) -> Tensor<B, 5> {
+    let dims = x.dims();
+    let [batch, channels, ..] = dims;
+    let x = x.reshape([batch, channels, dims[2] * dims[3] * dims[4]]); // [B, C, S]
+    let per_row = |t: Tensor<B, 1>| t.reshape([1, channels, 1]).repeat_dim(0, batch); // [C] → [B, C, 1]
+    let (centered, var) = if B::ad_enabled(&x.device()) {
+        let count = (x.dims()[0] * x.dims()[2]) as f64;
+        let channel_mean = |t: Tensor<B, 3>| t.sum_dim(2).sum_dim(0).reshape([channels]) / count; // [C]
+        let mean = channel_mean(x.clone());
+        let centered = x - per_row(mean.clone());
+        let var = channel_mean(centered.clone().square());
+        let momentum = bn.momentum;
+        let update = |state: &burn::module::RunningState<Tensor<B, 1>>, batch_value: Tensor<B, 1>| {
+            let running = state.value_sync().to_device(&batch_value.device());
+            state.update((running * (1.0 - momentum) + batch_value.detach() * momentum).detach());
+        };
+        update(&bn.running_mean, mean);
+        update(&bn.running_var, var.clone());
+        (centered, var)
+    } else {
+        (x - per_row(bn.running_mean.value()), bn.running_var.value())
+    };
+    let scale = bn.gamma.val() / (var + bn.epsilon).sqrt(); // [C]
+    (centered * per_row(scale) + per_row(bn.beta.val())).reshape(dims)
 }
 
 /// torchvision's `BasicBlock` with `Conv3DSimple` (3×3×3) convolutions.
@@ -84,6 +138,14 @@ impl<B: Backend> BasicBlock<B> {
         };
         let out = relu(self.conv1.forward(x));
         relu(self.conv2.forward(out) + shortcut)
+    }
+
+    fn fold_batch_norm(self) -> Self {
+        Self {
+            conv1: self.conv1.fold_batch_norm(),
+            conv2: self.conv2.fold_batch_norm(),
+            downsample: self.downsample.map(ConvBn::fold_batch_norm),
+        }
     }
 
     fn visit_weights<V: WeightVisitor<B>>(&mut self, prefix: &str, v: &mut V) {
@@ -122,7 +184,7 @@ impl<B: Backend> R3d18<B> {
 
     /// Output width (the last stage's width).
     pub fn out_width(&self) -> usize {
-        self.blocks.last().map_or(0, |block| block.conv2.bn.gamma.shape().dims::<1>()[0])
+        self.blocks.last().map_or(0, |block| block.conv2.conv.weight.shape().dims::<5>()[0])
     }
 
     /// `[B·N, 3, L, H, W]` → `[B·N, w₃]` (global average over time and space).
@@ -133,6 +195,14 @@ impl<B: Backend> R3d18<B> {
         }
         let [n, c, t, h, w] = x.dims();
         x.reshape([n, c, t * h * w]).mean_dim(2).reshape([n, c]) // [B·N, C]
+    }
+
+    /// Every BatchNorm folded into its convolution ([`ConvBn::fold_batch_norm`]).
+    pub fn fold_batch_norm(self) -> Self {
+        Self {
+            stem: self.stem.fold_batch_norm(),
+            blocks: self.blocks.into_iter().map(BasicBlock::fold_batch_norm).collect(),
+        }
     }
 
     pub(crate) fn visit_weights<V: WeightVisitor<B>>(&mut self, prefix: &str, v: &mut V) {

@@ -73,6 +73,13 @@ impl<B: DminBackend> M3dfel<B> {
         features.reshape([batch, n, width])
     }
 
+    /// The model for inference: the backbone's BatchNorms folded into their convolutions
+    /// (the same outputs as evaluation-mode `forward`, faster; it cannot train, and its
+    /// weights cannot be saved in the authors' layout: save before folding).
+    pub fn fold_batch_norm(self) -> Self {
+        Self { features: self.features.fold_batch_norm(), ..self }
+    }
+
     /// DLIAM and the classifier on instance embeddings `[B, N, w₃]`.
     pub fn classify_instances(&self, features: Tensor<B, 3>) -> M3dfelOutput<B> {
         let DliamOutput { bag, instances, gate_mean } = self.dliam.forward(features); // [B, N, w₃]

@@ -280,3 +280,36 @@ fn evaluation_is_deterministic() {
     let input = clips(2, 32);
     assert_eq!(values(model.forward(input.clone()).logits), values(model.forward(input).logits));
 }
+
+#[test]
+fn training_batch_norm_matches_burns_batch_norm_and_updates_the_running_statistics_alike() {
+    use burn::module::Param;
+    use burn::nn::BatchNormConfig;
+    type A = burn::backend::Autodiff<Flex>;
+    let random = |shape: [usize; 1]| Tensor::<A, 1>::random(shape, Distribution::Uniform(0.5, 1.5), &device());
+    let mut stem = m3dfel::backbone::R3d18::<A>::new([8, 8, 8, 8], &device()).stem;
+    let (gamma, beta) = (random([8]), random([8]) - 1.0);
+    let ours = stem.bn.as_mut().unwrap();
+    (ours.gamma, ours.beta) = (Param::from_tensor(gamma.clone()), Param::from_tensor(beta.clone()));
+    // Burn's own BatchNorm with the same affine parameters and fresh running statistics.
+    let mut burns = BatchNormConfig::new(8).with_epsilon(1e-5).with_momentum(0.1).init::<A>(&device());
+    (burns.gamma, burns.beta) = (Param::from_tensor(gamma), Param::from_tensor(beta));
+
+    let clips = Tensor::<A, 5>::random([2, 3, 4, 16, 16], Distribution::Uniform(0.0, 1.0), &device());
+    let expected = burns.forward(stem.conv.forward(clips.clone()));
+    let got = stem.forward(clips);
+    let inner = |t: Tensor<A, 5>| values(t.inner());
+    let (got, expected) = (inner(got), inner(expected));
+    let error = got.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(error < 1e-4, "outputs differ by {error}");
+
+    let ours = stem.bn.as_ref().unwrap();
+    for (name, a, b) in [
+        ("running mean", ours.running_mean.value_sync(), burns.running_mean.value_sync()),
+        ("running var", ours.running_var.value_sync(), burns.running_var.value_sync()),
+    ] {
+        let (a, b) = (a.inner().into_data().to_vec::<f32>().unwrap(), b.inner().into_data().to_vec::<f32>().unwrap());
+        assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-5), "{name}: {a:?} vs {b:?}");
+        assert!(a.iter().any(|x| (x - if name == "running mean" { 0.0 } else { 1.0 }).abs() > 1e-3), "{name} never updated: {a:?}");
+    }
+}

@@ -62,6 +62,16 @@ fn the_authors_plain_state_dict_gives_the_reference_logits() {
 }
 
 #[test]
+fn folding_batch_norm_into_the_convolutions_keeps_the_reference_logits() {
+    // The fixtures' BatchNorms have random γ, β, running mean and variance.
+    let dir = fixtures("paper");
+    let (model, _) = load(&dir, "state_dict.pth");
+    let folded = model.fold_batch_norm();
+    assert!(folded.features.stem.bn.is_none() && folded.features.blocks.iter().all(|b| b.conv2.bn.is_none()));
+    assert_model_matches(&dir, &folded);
+}
+
+#[test]
 fn the_authors_training_checkpoint_gives_the_reference_logits() {
     let dir = fixtures("paper");
     let (model, format) = load(&dir, "checkpoint.pth");

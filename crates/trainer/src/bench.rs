@@ -115,6 +115,7 @@ where
         if let Some(path) = &args.save_weights {
             save_safetensors(&model, &config, Precision::F32, path)?;
         }
+        let model = model.fold_batch_norm();
         for &batch in &args.inference_batches {
             let input = clips::<B::InnerBackend>(&config, batch, device);
             out.push(time(args, "inference", &config, batch, || {

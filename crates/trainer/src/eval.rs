@@ -22,7 +22,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         let loaded = file.load::<Inner>(&M3dfelConfig::new(), &device)?;
         let bar = ProgressBar::new(test.entries.len() as u64);
         bar.set_style(ProgressStyle::with_template("evaluating [{bar:30}] {pos}/{len} clips, ETA {eta}")?);
-        let evaluation = evaluate(&loaded.model, &loaded.config, Arc::from(test.entries), args.batch_size, 0.1, &device, workers(args.workers), &bar);
+        let evaluation = evaluate(&loaded.model.fold_batch_norm(), &loaded.config, Arc::from(test.entries), args.batch_size, 0.1, &device, workers(args.workers), &bar);
         bar.finish_and_clear();
         let mut metrics = evaluation.metrics(0, "test");
         metrics.skipped += test.skipped.len();

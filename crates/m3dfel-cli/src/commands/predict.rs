@@ -138,14 +138,14 @@ fn read_clips(args: &PredictArgs, config: &M3dfelConfig) -> Result<Clips> {
 
 pub(crate) fn classify<B: DminBackend>(file: &WeightFile, clips: &Clips, device: &B::Device) -> Result<Vec<ClipResult>> {
     let loaded = file.load::<B>(&M3dfelConfig::new(), device)?;
-    let config = &loaded.config;
+    let (model, config) = (loaded.model.fold_batch_norm(), &loaded.config);
     let [h, w] = clips.size;
     let clip_len = clips.frames * 3 * h * w;
     let mut results = Vec::with_capacity(clips.count);
     for (start, chunk) in (0..clips.count).step_by(CLIPS_PER_BATCH).zip(clips.values.chunks(CLIPS_PER_BATCH * clip_len)) {
         let batch = chunk.len() / clip_len;
         let data = TensorData::new(chunk.to_vec(), [batch, clips.frames, 3, h, w]);
-        let output = loaded.model.forward(Tensor::<B, 5>::from_data(data, device));
+        let output = model.forward(Tensor::<B, 5>::from_data(data, device));
         let read = |t: TensorData| t.convert::<f32>().to_vec::<f32>().context("reading model output");
         let logits = read(output.logits.into_data())?;
         let instance_logits = read(output.instance_logits.into_data())?;

@@ -442,7 +442,7 @@ where
 
         epoch_bar.set_prefix("testing");
         let valid = model.valid();
-        let evaluation = evaluate(&valid, model_config, test_entries.clone(), micro.max(8),
+        let evaluation = evaluate(&valid.clone().fold_batch_norm(), model_config, test_entries.clone(), micro.max(8),
             config.label_smoothing, device, resources.workers, &epoch_bar);
         let test_metrics = evaluation.metrics(epoch + 1, "test");
         state.skipped.extend(evaluation.skipped.iter().cloned());
