@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use trainer::backend::Device;
 use trainer::cli::{EvalArgs, TrainArgs, train_config, workers};
 use trainer::train::{self, Resources};
 use trainer::{bench, eval, synth, with_autodiff_backend};
@@ -45,6 +46,9 @@ enum Command {
 fn train(args: TrainArgs) -> anyhow::Result<()> {
     let config = train_config(&args)?;
     with_autodiff_backend!(args.device, |B, device_at| {
+        if args.device != Device::Cpu {
+            eprintln!("note: Burn compiles and tunes its GPU kernels during the first steps; they can take minutes");
+        }
         let resources = Resources { device_at, precision: args.precision, workers: workers(args.workers), progress: !args.quiet };
         train::run::<B>(config, &args.out, args.resume, resources).map(|_| ())
     })
