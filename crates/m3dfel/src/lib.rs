@@ -44,4 +44,4 @@ pub mod weights;
 pub use classes::{CLASSES, NUM_CLASSES};
 pub use config::{Ablation, Aggregation, M3dfelConfig, PRESETS, UnknownPreset};
 pub use dliam::dmin::DminBackend;
-pub use model::{M3dfel, M3dfelOutput};
+pub use model::{M3dfel, M3dfelBackend, M3dfelOutput};

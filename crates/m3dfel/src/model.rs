@@ -4,7 +4,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Tensor, backend::Backend};
 
-use crate::backbone::R3d18;
+use crate::backbone::{R3d18, conv::Conv3dBackend};
 use crate::config::M3dfelConfig;
 use crate::dliam::{Dliam, DliamOutput, dmin::DminBackend};
 use crate::instances::to_instances;
@@ -18,6 +18,11 @@ impl<B: Backend> ModuleVisitor<B> for Materialize {
         param.val();
     }
 }
+
+/// What the model needs of a backend: its DMIN and convolution extensions (each with a
+/// portable default, overridden where the project has a faster kernel).
+pub trait M3dfelBackend: DminBackend + Conv3dBackend {}
+impl<B: DminBackend + Conv3dBackend> M3dfelBackend for B {}
 
 /// Everything one forward pass produces.
 #[derive(Debug, Clone)]
@@ -45,7 +50,7 @@ impl M3dfelConfig {
     ///
     /// Every parameter is materialised here: Burn initialises parameters lazily, and a
     /// clone of a never-used model would otherwise draw *different* random weights.
-    pub fn init<B: DminBackend>(&self, device: &B::Device) -> M3dfel<B> {
+    pub fn init<B: M3dfelBackend>(&self, device: &B::Device) -> M3dfel<B> {
         let model = M3dfel {
             features: R3d18::new(self.widths, device),
             dliam: Dliam::new(self, device),
@@ -57,7 +62,7 @@ impl M3dfelConfig {
     }
 }
 
-impl<B: DminBackend> M3dfel<B> {
+impl<B: M3dfelBackend> M3dfel<B> {
     /// Clips `[B, F, 3, H, W]` with values in [0, 1] → logits, instance logits and gates.
     pub fn forward(&self, clips: Tensor<B, 5>) -> M3dfelOutput<B> {
         self.classify_instances(self.embed_instances(clips))

@@ -115,13 +115,14 @@ fn models(device: &WgpuDevice) -> (m3dfel::M3dfel<burn::backend::Flex>, m3dfel::
 /// instance embeddings), within 1e-4 relative; the message names each stage's error.
 async fn backbone_equals_the_cpu_forward(device: WgpuDevice) {
     use burn::backend::Flex;
+    use m3dfel::backbone::conv::ConvEpilogue;
 
     let (cpu_model, gpu_model, config) = models(&device);
     let clips: Tensor<Flex, 5> = Tensor::random([2, 16, 3, 32, 32], Distribution::Uniform(0.0, 1.0), &Default::default());
     let instances = m3dfel::instances::to_instances(clips.clone(), config.instance_length); // [B·N, 3, L, H, W]
     let (mut cpu_x, mut gpu_x) = (
-        cpu_model.features.stem.forward(instances.clone()),
-        gpu_model.features.stem.forward(Tensor::from_data(instances.to_data(), &device)),
+        cpu_model.features.stem.forward(instances.clone(), ConvEpilogue::relu()),
+        gpu_model.features.stem.forward(Tensor::from_data(instances.to_data(), &device), ConvEpilogue::relu()),
     );
     let mut stages = vec![("stem".to_string(), values(gpu_x.clone()).await, values(cpu_x.clone()).await)];
     for (i, (cpu_block, gpu_block)) in cpu_model.features.blocks.iter().zip(&gpu_model.features.blocks).enumerate() {

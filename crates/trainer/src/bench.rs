@@ -13,7 +13,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, Int, Tensor};
 use clap::Args;
 use m3dfel::weights::{Precision, save_safetensors};
-use m3dfel::{DminBackend, M3dfel, M3dfelConfig, NUM_CLASSES};
+use m3dfel::{M3dfel, M3dfelBackend, M3dfelConfig, NUM_CLASSES};
 use serde::Serialize;
 
 use crate::backend::{ComputePrecision, Device};
@@ -104,8 +104,8 @@ fn config(preset: &str, frame_size: Option<usize>) -> anyhow::Result<M3dfelConfi
 
 fn measure<B>(args: &BenchArgs, device: &B::Device) -> anyhow::Result<Vec<Measurement>>
 where
-    B: AutodiffBackend + DminBackend,
-    B::InnerBackend: DminBackend,
+    B: AutodiffBackend + M3dfelBackend,
+    B::InnerBackend: M3dfelBackend,
 {
     args.precision.apply::<B>(std::slice::from_ref(device))?;
     let mut out = Vec::new();

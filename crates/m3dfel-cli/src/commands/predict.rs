@@ -7,7 +7,7 @@ use m3dfel::face::detector::TinyFaceDetector;
 use m3dfel::npy::NpyArray;
 use m3dfel::predict::ClipResult;
 use m3dfel::weights::WeightFile;
-use m3dfel::{CLASSES, DminBackend, M3dfelConfig};
+use m3dfel::{CLASSES, M3dfelBackend, M3dfelConfig};
 
 use crate::backend::Device;
 
@@ -136,7 +136,7 @@ fn read_clips(args: &PredictArgs, config: &M3dfelConfig) -> Result<Clips> {
     Ok(Clips { values: array.values, count, frames, size: [h, w] })
 }
 
-pub(crate) fn classify<B: DminBackend>(file: &WeightFile, clips: &Clips, device: &B::Device) -> Result<Vec<ClipResult>> {
+pub(crate) fn classify<B: M3dfelBackend>(file: &WeightFile, clips: &Clips, device: &B::Device) -> Result<Vec<ClipResult>> {
     let loaded = file.load::<B>(&M3dfelConfig::new(), device)?;
     let (model, config) = (loaded.model.fold_batch_norm(), &loaded.config);
     let [h, w] = clips.size;

@@ -1,5 +1,8 @@
-//! Hand-written GPU kernels that replace portable tensor-op code on specific backends.
-//! The WGSL sources live in the repository's `shaders/` folder.
+//! Hand-written kernels that replace portable tensor-op code on specific backends: the
+//! backbone's convolution on the CPU (Flex) and DMIN on wgpu, whose WGSL source lives in the
+//! repository's `shaders/` folder.
+
+pub mod conv3d_flex;
 
 #[cfg(feature = "wgpu")]
 pub mod dmin_wgpu;

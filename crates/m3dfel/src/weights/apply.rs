@@ -7,7 +7,7 @@ use burn::tensor::{Tensor, TensorData, backend::Backend};
 
 use super::{FileTensor, Layout, WeightError, WeightErrorKind, WeightFile, WeightFormat, WeightVisitor};
 use crate::config::M3dfelConfig;
-use crate::dliam::dmin::DminBackend;
+use crate::model::M3dfelBackend;
 use crate::model::M3dfel;
 
 /// Keys that were expected but absent, or present but unused. A strict load fails on the
@@ -113,7 +113,7 @@ impl<B: Backend> WeightVisitor<B> for Loader<'_, B> {
 
 /// Builds a model for `config` and fills it from `file`. Strict: a missing or unexpected
 /// key is an error; lenient: they are only reported (shape and NaN errors always fail).
-pub(super) fn load<B: DminBackend>(
+pub(super) fn load<B: M3dfelBackend>(
     file: &WeightFile,
     config: &M3dfelConfig,
     device: &B::Device,

@@ -34,7 +34,7 @@ pub(crate) use apply::count_parameters;
 pub use formats::Precision;
 
 use crate::config::M3dfelConfig;
-use crate::dliam::dmin::DminBackend;
+use crate::model::M3dfelBackend;
 use crate::model::M3dfel;
 
 /// How a model weight relates to the file's tensor.
@@ -177,7 +177,7 @@ impl WeightFile {
     /// Builds the model and loads every weight. Backbone-only files (torchvision) leave
     /// DLIAM and the classifier randomly initialised and list them as missing; every
     /// other layout must match exactly.
-    pub fn load<B: DminBackend>(
+    pub fn load<B: M3dfelBackend>(
         &self,
         fallback: &M3dfelConfig,
         device: &B::Device,
@@ -187,7 +187,7 @@ impl WeightFile {
 
     /// Like [`load`](Self::load), but missing and unexpected keys are listed in the report
     /// instead of failing (what `m3dfel inspect` shows). Wrong shapes still fail.
-    pub fn inspect<B: DminBackend>(
+    pub fn inspect<B: M3dfelBackend>(
         &self,
         fallback: &M3dfelConfig,
         device: &B::Device,
@@ -195,7 +195,7 @@ impl WeightFile {
         self.load_checked(fallback, device, false)
     }
 
-    fn load_checked<B: DminBackend>(
+    fn load_checked<B: M3dfelBackend>(
         &self,
         fallback: &M3dfelConfig,
         device: &B::Device,
@@ -209,7 +209,7 @@ impl WeightFile {
 
 /// Reads a weight file and loads it into a model in one step.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn load_model<B: DminBackend>(
+pub fn load_model<B: M3dfelBackend>(
     path: impl AsRef<Path>,
     device: &B::Device,
 ) -> Result<LoadedModel<B>, WeightError> {

@@ -18,7 +18,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use m3dfel::weights::{Precision, save_safetensors};
-use m3dfel::{CLASSES, DminBackend, M3dfel, M3dfelConfig, NUM_CLASSES};
+use m3dfel::{CLASSES, M3dfel, M3dfelBackend, M3dfelConfig, NUM_CLASSES};
 
 use crate::backend::ComputePrecision;
 use crate::data::augment::Policy;
@@ -147,7 +147,7 @@ fn replica_steps<B>(
     weight: f64,
 ) -> Vec<ShardResult>
 where
-    B: AutodiffBackend + DminBackend,
+    B: AutodiffBackend + M3dfelBackend,
 {
     let clip_len = batch.values.len() / batch.labels.len();
     let per_shard = batch.labels.len().div_ceil(replicas.len());
@@ -214,7 +214,7 @@ pub struct Evaluation {
 
 /// Evaluates a model on every clip of a split, deterministically (no augmentation, no
 /// random frame offsets).
-pub fn evaluate<B: DminBackend>(
+pub fn evaluate<B: M3dfelBackend>(
     model: &M3dfel<B>,
     config: &M3dfelConfig,
     entries: Arc<[ClipEntry]>,
@@ -290,8 +290,8 @@ fn report_skipped(out: &Path, skipped: &[Skipped]) -> anyhow::Result<()> {
 /// from the newest checkpoint in `out` (the configuration stored there wins).
 pub fn run<B>(mut config: RunConfig, out: &Path, resume: bool, resources: Resources<B::Device>) -> anyhow::Result<Summary>
 where
-    B: AutodiffBackend + DminBackend,
-    B::InnerBackend: DminBackend,
+    B: AutodiffBackend + M3dfelBackend,
+    B::InnerBackend: M3dfelBackend,
 {
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create the output folder", out.display()))?;
     let checkpoint_dir = checkpoint::latest(out)?;

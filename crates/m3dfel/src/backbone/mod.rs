@@ -4,12 +4,15 @@
 //! Weight names follow the authors' checkpoints (`features.0` = stem,
 //! `features.1..4` = layer1..layer4).
 
+pub mod conv;
+
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv3d, Conv3dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig3d};
-use burn::tensor::{Tensor, activation::relu, backend::Backend};
+use burn::tensor::{Tensor, backend::Backend, ops::ConvOptions};
 
 use crate::weights::{Layout, WeightVisitor};
+use conv::{Conv3dBackend, ConvEpilogue};
 
 /// Stride of the first block of each stage (applied to T, H and W alike).
 const STAGE_STRIDES: [usize; 4] = [1, 2, 2, 2];
@@ -32,23 +35,32 @@ impl<B: Backend> ConvBn<B> {
         stride: [usize; 3],
         device: &B::Device,
     ) -> Self {
-        let padding = PaddingConfig3d::Explicit(kernel[0] / 2, kernel[1] / 2, kernel[2] / 2);
+        let [t, h, w] = same_padding(kernel);
         Self {
             conv: Conv3dConfig::new(channels, kernel)
                 .with_stride(stride)
-                .with_padding(padding)
+                .with_padding(PaddingConfig3d::Explicit(t, h, w))
                 .with_bias(false)
                 .init(device),
             bn: Some(BatchNormConfig::new(channels[1]).with_epsilon(1e-5).with_momentum(0.1).init(device)),
         }
     }
 
-    /// `[B, Cin, T, H, W]` → `[B, Cout, T', H', W']` (no activation).
-    pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
-        let x = self.conv.forward(x);
+    /// `[B, Cin, T, H, W]` → `[B, Cout, T', H', W']`, then the epilogue (residual, ReLU).
+    /// Folded, the whole block is one [`Conv3dBackend::conv3d_fused`] call.
+    pub fn forward(&self, x: Tensor<B, 5>, epilogue: ConvEpilogue<B>) -> Tensor<B, 5>
+    where
+        B: Conv3dBackend,
+    {
+        let conv = &self.conv;
+        let options = ConvOptions::new(conv.stride, same_padding(conv.kernel_size), conv.dilation, conv.groups);
+        let bias = conv.bias.as_ref().map(|bias| bias.val());
         match &self.bn {
-            Some(bn) => batch_norm(bn, x),
-            None => x,
+            Some(bn) => {
+                let x = B::conv3d_fused(x, conv.weight.val(), bias, options, ConvEpilogue::none());
+                epilogue.apply(batch_norm(bn, x))
+            }
+            None => B::conv3d_fused(x, conv.weight.val(), bias, options, epilogue),
         }
     }
 
@@ -76,6 +88,11 @@ impl<B: Backend> ConvBn<B> {
             v.buffer(&format!("{prefix}.1.running_var"), &mut bn.running_var);
         }
     }
+}
+
+/// Padding that keeps T, H and W for odd kernels at stride 1 (torchvision's k/2).
+fn same_padding(kernel: [usize; 3]) -> [usize; 3] {
+    kernel.map(|k| k / 2)
 }
 
 /// BatchNorm3d with the arithmetic of Burn's `BatchNorm::forward`: with autodiff, batch
@@ -131,13 +148,16 @@ impl<B: Backend> BasicBlock<B> {
     }
 
     /// `[B, Cin, T, H, W]` → `[B, C, T/s, H/s, W/s]`.
-    pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
+    pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5>
+    where
+        B: Conv3dBackend,
+    {
         let shortcut = match &self.downsample {
-            Some(projection) => projection.forward(x.clone()),
+            Some(projection) => projection.forward(x.clone(), ConvEpilogue::none()),
             None => x.clone(),
         };
-        let out = relu(self.conv1.forward(x));
-        relu(self.conv2.forward(out) + shortcut)
+        let out = self.conv1.forward(x, ConvEpilogue::relu());
+        self.conv2.forward(out, ConvEpilogue::residual_relu(shortcut))
     }
 
     fn fold_batch_norm(self) -> Self {
@@ -188,8 +208,11 @@ impl<B: Backend> R3d18<B> {
     }
 
     /// `[B·N, 3, L, H, W]` → `[B·N, w₃]` (global average over time and space).
-    pub fn forward(&self, instances: Tensor<B, 5>) -> Tensor<B, 2> {
-        let mut x = relu(self.stem.forward(instances));
+    pub fn forward(&self, instances: Tensor<B, 5>) -> Tensor<B, 2>
+    where
+        B: Conv3dBackend,
+    {
+        let mut x = self.stem.forward(instances, ConvEpilogue::relu());
         for block in &self.blocks {
             x = block.forward(x);
         }

@@ -1,0 +1,171 @@
+//! The backbone's convolutions on the CPU: Burn's `conv3d` + tensor-op epilogue (what the
+//! model ran before `kernels/conv3d_flex`) against the direct convolution with each
+//! instruction set this CPU has, layer shape by layer shape, timed in the same run.
+//!
+//! `cargo bench --workspace --bench conv3d [-- PRESET [CLIPS]]` (default: paper 1; one clip is
+//! 4 instances). Reports medians, GFLOP/s (2 × the multiply-adds of the full kernel, padding
+//! taps included, as frameworks count them) and the ratio direct / Burn (< 1: faster).
+
+use std::time::{Duration, Instant};
+
+use burn::backend::Flex;
+use burn::tensor::{Distribution, Tensor, ops::ConvOptions};
+use m3dfel::M3dfelConfig;
+use m3dfel::backbone::conv::{ConvEpilogue, conv3d_portable};
+use m3dfel::kernels::conv3d_flex::{Isa, best_isa, conv3d_direct};
+
+const WARMUP: usize = 1;
+const RUNS: usize = 5;
+
+/// One distinct convolution of R3D-18 and how often a forward pass runs it.
+struct Layer {
+    name: String,
+    count: usize,
+    x: [usize; 5],
+    out_channels: usize,
+    kernel: [usize; 3],
+    stride: [usize; 3],
+    residual: bool,
+}
+
+impl Layer {
+    fn options(&self) -> ConvOptions<3> {
+        ConvOptions::new(self.stride, self.kernel.map(|k| k / 2), [1; 3], 1)
+    }
+
+    fn output(&self) -> [usize; 5] {
+        let [b, _, t, h, w] = self.x;
+        let o = |n: usize, d: usize| (n + 2 * (self.kernel[d] / 2) - self.kernel[d]) / self.stride[d] + 1;
+        [b, self.out_channels, o(t, 0), o(h, 1), o(w, 2)]
+    }
+
+    fn flops(&self) -> f64 {
+        let [b, c, t, h, w] = self.output();
+        2.0 * (b * c * t * h * w * self.x[1] * self.kernel.iter().product::<usize>()) as f64
+    }
+}
+
+/// The convolutions of R3D-18 at `widths` on `batch` instances of `frames` × `size`².
+fn layers(widths: [usize; 4], batch: usize, frames: usize, size: usize) -> Vec<Layer> {
+    let mut layers = vec![Layer {
+        name: "stem 3×7×7 /1,2,2".into(),
+        count: 1,
+        x: [batch, 3, frames, size, size],
+        out_channels: widths[0],
+        kernel: [3, 7, 7],
+        stride: [1, 2, 2],
+        residual: false,
+    }];
+    let mut x = [batch, widths[0], frames, size / 2, size / 2];
+    for (stage, &width) in widths.iter().enumerate() {
+        let stride = if stage == 0 { 1 } else { 2 };
+        let block = |x: [usize; 5], kernel: [usize; 3], stride: usize, count: usize, residual: bool, what: &str| Layer {
+            name: format!("stage {} {what}", stage + 1),
+            count,
+            x,
+            out_channels: width,
+            kernel,
+            stride: [stride; 3],
+            residual,
+        };
+        let mut same = 3;
+        if stride != 1 || x[1] != width {
+            layers.push(block(x, [1, 1, 1], stride, 1, false, "1×1×1 /2"));
+            layers.push(block(x, [3, 3, 3], stride, 1, false, "3×3×3 /2"));
+            x = layers.last().expect("just pushed").output();
+        } else {
+            same = 4;
+        }
+        layers.push(block(x, [3, 3, 3], 1, same, true, "3×3×3"));
+    }
+    layers
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn time(mut f: impl FnMut()) -> Duration {
+    (0..WARMUP).for_each(|_| f());
+    median(
+        (0..RUNS)
+            .map(|_| {
+                let start = Instant::now();
+                f();
+                start.elapsed()
+            })
+            .collect(),
+    )
+}
+
+fn random<const D: usize>(shape: [usize; D]) -> Tensor<Flex, D> {
+    Tensor::random(shape, Distribution::Uniform(-1.0, 1.0), &Default::default())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let preset = args.first().map_or("paper", String::as_str);
+    let clips: usize = args.get(1).map_or(1, |c| c.parse().expect("CLIPS must be a number"));
+    let config = M3dfelConfig::preset(preset).unwrap_or_else(|| panic!("unknown preset {preset}"));
+    let instances = clips * config.num_frames / config.instance_length;
+    let isas = Isa::available();
+    println!(
+        "R3D-18 convolutions, {preset} preset, {clips} clip(s) = {instances} instances of {}×{}², {} threads; median of {RUNS} after {WARMUP} warm-up; Flex uses {:?} here",
+        config.instance_length,
+        config.frame_size,
+        threads(),
+        best_isa()
+    );
+    print!("{:<22} {:>5} {:>16}", "layer", "count", "Burn conv3d");
+    for isa in &isas {
+        print!(" {:>22}", format!("direct {isa:?}"));
+    }
+    println!();
+    let mut totals = vec![0.0f64; 1 + isas.len()];
+    let mut total_flops = 0.0;
+    for layer in layers(config.widths, instances, config.instance_length, config.frame_size) {
+        let x = random(layer.x);
+        let [_, c_in, ..] = layer.x;
+        let weight = random([layer.out_channels, c_in, layer.kernel[0], layer.kernel[1], layer.kernel[2]]);
+        let bias = random([layer.out_channels]);
+        let residual = layer.residual.then(|| random(layer.output()));
+        let epilogue = || match &residual {
+            Some(r) => ConvEpilogue::residual_relu(r.clone()),
+            None => ConvEpilogue::relu(),
+        };
+        let mut times = vec![time(|| {
+            conv3d_portable(x.clone(), weight.clone(), Some(bias.clone()), layer.options(), epilogue());
+        })];
+        for &isa in &isas {
+            times.push(time(|| {
+                conv3d_direct(isa, x.clone(), weight.clone(), Some(bias.clone()), layer.options(), epilogue());
+            }));
+        }
+        let gflops = |t: Duration| layer.flops() / t.as_secs_f64() / 1e9;
+        print!("{:<22} {:>5} {:>8.2} ms {:>4.0} GF/s", layer.name, layer.count, ms(times[0]), gflops(times[0]));
+        for &t in &times[1..] {
+            print!(" {:>8.2} ms {:>4.0} GF ×{:.2}", ms(t), gflops(t), t.as_secs_f64() / times[0].as_secs_f64());
+        }
+        println!();
+        for (total, t) in totals.iter_mut().zip(&times) {
+            *total += layer.count as f64 * t.as_secs_f64();
+        }
+        total_flops += layer.count as f64 * layer.flops();
+    }
+    print!("{:<22} {:>5} {:>8.1} ms {:>4.0} GF/s", "one forward pass", "", totals[0] * 1e3, total_flops / totals[0] / 1e9);
+    for &t in &totals[1..] {
+        print!(" {:>8.1} ms {:>4.0} GF ×{:.2}", t * 1e3, total_flops / t / 1e9, t / totals[0]);
+    }
+    println!();
+}
+
+fn ms(t: Duration) -> f64 {
+    t.as_secs_f64() * 1e3
+}
+
+/// The threads the direct convolution and Burn's spread their work over (Rayon's pool:
+/// `RAYON_NUM_THREADS` sets it).
+fn threads() -> usize {
+    rayon::current_num_threads()
+}

@@ -1,0 +1,148 @@
+//! The CPU backend's convolution (kernels/conv3d_flex/) against Burn's `conv3d` followed by
+//! tensor ops, over the backbone's kernel shapes, strides and epilogues and over sizes that
+//! split the work into many tiles, few tiles, several passes over the input channels, a
+//! last narrower block of output channels and ragged edges; with every instruction set
+//! this CPU has.
+
+use burn::backend::Flex;
+use burn::tensor::{Distribution, Tensor, ops::ConvOptions};
+use m3dfel::backbone::conv::{Conv3dBackend, ConvEpilogue, conv3d_portable};
+use m3dfel::kernels::conv3d_flex::{Isa, conv3d_direct};
+
+struct Case {
+    name: &'static str,
+    batch: usize,
+    channels: [usize; 2],
+    input: [usize; 3],
+    kernel: [usize; 3],
+    stride: [usize; 3],
+}
+
+const CASES: [Case; 12] = [
+    Case { name: "stem", batch: 2, channels: [3, 8], input: [4, 30, 26], kernel: [3, 7, 7], stride: [1, 2, 2] },
+    Case { name: "3x3x3", batch: 3, channels: [5, 6], input: [4, 9, 11], kernel: [3, 3, 3], stride: [1, 1, 1] },
+    Case { name: "3x3x3 stride 2", batch: 2, channels: [6, 7], input: [5, 9, 10], kernel: [3, 3, 3], stride: [2, 2, 2] },
+    Case { name: "1x1x1 stride 2", batch: 2, channels: [6, 7], input: [5, 9, 10], kernel: [1, 1, 1], stride: [2, 2, 2] },
+    // Wide kernel rows: blocks of the minimum width, several per item, the last one short.
+    Case { name: "many blocks", batch: 1, channels: [700, 4], input: [2, 12, 13], kernel: [3, 3, 3], stride: [1, 1, 1] },
+    // Stride 2 with blocks that start at the last output column of a line.
+    Case { name: "stem, blocks cut lines", batch: 1, channels: [200, 4], input: [2, 20, 26], kernel: [3, 7, 7], stride: [1, 2, 2] },
+    // A single output position per item.
+    Case { name: "1x1 output", batch: 1, channels: [4, 32], input: [1, 2, 2], kernel: [3, 3, 3], stride: [2, 2, 2] },
+    // One frame: two of three kernel frames read padding (and are skipped).
+    Case { name: "one frame", batch: 3, channels: [16, 13], input: [1, 7, 7], kernel: [3, 3, 3], stride: [1, 1, 1] },
+    // Two frames, an odd number of output channels, weights larger than the input.
+    Case { name: "two frames", batch: 2, channels: [40, 29], input: [2, 5, 6], kernel: [3, 3, 3], stride: [1, 1, 1] },
+    // Odd sizes with stride 2 in every dimension (eight stride phases).
+    Case { name: "odd sizes, stride 2", batch: 2, channels: [9, 25], input: [3, 7, 9], kernel: [3, 3, 3], stride: [2, 2, 2] },
+    // Rows wider than a tile, many tiles per frame.
+    Case { name: "wide rows", batch: 1, channels: [3, 6], input: [2, 5, 75], kernel: [3, 3, 3], stride: [1, 1, 1] },
+    // An input of 80 MB: more than one relayout group (64 MiB), the last group smaller.
+    Case { name: "batch in groups", batch: 7, channels: [8, 4], input: [4, 300, 300], kernel: [1, 1, 1], stride: [1, 1, 1] },
+];
+
+fn random<const D: usize>(shape: [usize; D]) -> Tensor<Flex, D> {
+    Tensor::random(shape, Distribution::Uniform(-1.0, 1.0), &Default::default())
+}
+
+/// Max |got − expected| over the scale of `expected`, which must not be all zeros.
+fn relative_error(got: Tensor<Flex, 5>, expected: Tensor<Flex, 5>, what: &str) -> f32 {
+    assert_eq!(got.dims(), expected.dims(), "{what}: shape");
+    let (got, expected) = (got.into_data().to_vec::<f32>().unwrap(), expected.into_data().to_vec::<f32>().unwrap());
+    let scale = expected.iter().map(|v| v.abs()).fold(0.0, f32::max);
+    assert!(scale > 0.0, "{what}: all zeros");
+    got.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max) / scale
+}
+
+#[test]
+fn the_cpu_convolution_matches_burns_conv3d_with_every_epilogue_and_instruction_set() {
+    let isas = Isa::available();
+    // Every x86-64 CPU of the last decade has AVX2; WebAssembly builds have SIMD.
+    #[cfg(target_arch = "x86_64")]
+    assert!(isas.contains(&Isa::Avx2), "AVX2 + FMA not detected");
+    eprintln!("instruction sets tested: {isas:?}");
+    for case in CASES {
+        let [c_in, c_out] = case.channels;
+        let [t, h, w] = case.input;
+        let x = random([case.batch, c_in, t, h, w]);
+        let weight = random([c_out, c_in, case.kernel[0], case.kernel[1], case.kernel[2]]);
+        let bias = random([c_out]);
+        let options = ConvOptions::new(case.stride, case.kernel.map(|k| k / 2), [1; 3], 1);
+        let out_dims = burn::tensor::module::conv3d(x.clone(), weight.clone(), None, options.clone()).dims();
+        let residual = random(out_dims);
+        let epilogues: [(&str, fn(Tensor<Flex, 5>) -> ConvEpilogue<Flex>, bool); 3] = [
+            ("none", |_| ConvEpilogue::none(), false),
+            ("relu", |_| ConvEpilogue::relu(), true),
+            ("residual + relu", ConvEpilogue::residual_relu, true),
+        ];
+        for (epilogue, make, with_bias) in epilogues {
+            let bias = with_bias.then(|| bias.clone());
+            let expected = conv3d_portable(x.clone(), weight.clone(), bias.clone(), options.clone(), make(residual.clone()));
+            let mut results = vec![(
+                "Flex".to_string(),
+                <Flex as Conv3dBackend>::conv3d_fused(x.clone(), weight.clone(), bias.clone(), options.clone(), make(residual.clone())),
+            )];
+            for &isa in &isas {
+                let got = conv3d_direct(isa, x.clone(), weight.clone(), bias.clone(), options.clone(), make(residual.clone()));
+                results.push((format!("{isa:?}"), got));
+            }
+            // Every instruction set adds the same products in the same order, so every CPU
+            // gives the same numbers (evaluation and prediction are deterministic across them).
+            let values = |t: &Tensor<Flex, 5>| t.to_data().to_vec::<f32>().unwrap();
+            let reference = values(&results[0].1);
+            for (name, got) in &results[1..] {
+                assert!(values(got) == reference, "{}, {epilogue}: {name} differs from {}", case.name, results[0].0);
+            }
+            for (name, got) in results {
+                let what = format!("{}, {epilogue}, {name}", case.name);
+                let error = relative_error(got, expected.clone(), &what);
+                assert!(error <= 1e-5 * (c_in as f32).sqrt(), "{what}: differs by {error} (relative)");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_cpu_convolution_reads_strided_views_and_leaves_its_inputs_alone() {
+    // A transposed (non-contiguous) input and a residual shared with the caller.
+    let x = random([2, 4, 6, 5, 4]).swap_dims(3, 4); // [2, 4, 6, 4, 5], strided
+    let weight = random([3, 4, 3, 3, 3]);
+    let options = ConvOptions::new([1; 3], [1; 3], [1; 3], 1);
+    let residual = random([2, 3, 6, 4, 5]);
+    let kept = residual.clone().into_data();
+    let expected = conv3d_portable(x.clone(), weight.clone(), None, options.clone(), ConvEpilogue::residual_relu(residual.clone()));
+    let got = <Flex as Conv3dBackend>::conv3d_fused(x, weight, None, options, ConvEpilogue::residual_relu(residual.clone()));
+    got.into_data().assert_approx_eq::<f32>(&expected.into_data(), burn::tensor::Tolerance::absolute(1e-4));
+    assert_eq!(residual.into_data(), kept, "the residual tensor was modified in place");
+}
+
+#[test]
+fn the_cpu_convolution_backward_pass_matches_burns_gradients() {
+    type A = burn::backend::Autodiff<Flex>;
+    for case in CASES {
+        let [c_in, c_out] = case.channels;
+        let [t, h, w] = case.input;
+        let x = random([case.batch, c_in, t, h, w]);
+        let weight = random([c_out, c_in, case.kernel[0], case.kernel[1], case.kernel[2]]);
+        let options = ConvOptions::new(case.stride, case.kernel.map(|k| k / 2), [1; 3], 1);
+        // A loss that weighs every output differently: sum(conv(x) ⊙ r).
+        let out_dims = burn::tensor::module::conv3d(x.clone(), weight.clone(), None, options.clone()).dims();
+        let weights_of_outputs = random(out_dims);
+        let grads = |fused: bool| {
+            let x = Tensor::<A, 5>::from_inner(x.clone()).require_grad();
+            let weight = Tensor::<A, 5>::from_inner(weight.clone()).require_grad();
+            let out = if fused {
+                <A as Conv3dBackend>::conv3d_fused(x.clone(), weight.clone(), None, options.clone(), ConvEpilogue::none())
+            } else {
+                conv3d_portable(x.clone(), weight.clone(), None, options.clone(), ConvEpilogue::none())
+            };
+            let gradients = (out * Tensor::from_inner(weights_of_outputs.clone())).sum().backward();
+            (x.grad(&gradients).unwrap(), weight.grad(&gradients).unwrap())
+        };
+        let ((x_got, w_got), (x_expected, w_expected)) = (grads(true), grads(false));
+        let x_error = relative_error(x_got, x_expected, &format!("{}: input gradient", case.name));
+        let w_error = relative_error(w_got, w_expected, &format!("{}: weight gradient", case.name));
+        assert!(x_error < 1e-5, "{}: input gradient differs by {x_error} (relative)", case.name);
+        assert!(w_error < 1e-5, "{}: weight gradient differs by {w_error} (relative)", case.name);
+    }
+}
