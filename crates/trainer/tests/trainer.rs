@@ -93,16 +93,19 @@ fn resume_without_a_checkpoint_is_refused() {
 
 #[test]
 fn the_default_synthetic_recipe_learns_in_a_short_run() {
-    // The default run (1400 clips × 7 epochs) reaches WAR ≥ 0.9 in about 10 minutes; here a
-    // 90-second slice of it must already beat chance (1/7) clearly.
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run");
-    run(trainer().args(["--train-clips", "560", "--test-clips", "70", "--epochs", "3", "--quiet", "--out"]).arg(&out));
-    let tests: Vec<_> = read_jsonl(&out.join("metrics.jsonl")).into_iter().filter(|m| m["split"] == "test").collect();
-    let (first, last) = (&tests[0], &tests[2]);
-    let loss = |m: &serde_json::Value| m["loss"].as_f64().unwrap();
-    assert!(loss(last) < loss(first) - 0.1, "test loss went from {} to {}", loss(first), loss(last));
-    assert!(last["war"].as_f64().unwrap() >= 0.25, "test WAR {} after 3 short epochs", last["war"]);
+    // The default run (1400 clips × 7 epochs) reaches WAR ≥ 0.9 in under 10 minutes; here a
+    // one-minute slice of it must already have left chance level (loss ln 7 ≈ 1.95, WAR 1/7)
+    // clearly, whatever the seed (a recipe that stalls on some seeds fails here).
+    for seed in ["1", "2"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("run");
+        run(trainer().args(["--seed", seed, "--train-clips", "560", "--test-clips", "70", "--epochs", "3", "--quiet", "--out"]).arg(&out));
+        let tests: Vec<_> = read_jsonl(&out.join("metrics.jsonl")).into_iter().filter(|m| m["split"] == "test").collect();
+        let last = &tests[2];
+        let loss = last["loss"].as_f64().unwrap();
+        assert!(loss < 7f64.ln() - 0.3, "seed {seed}: test loss {loss} after 3 short epochs (chance: {:.3})", 7f64.ln());
+        assert!(last["war"].as_f64().unwrap() >= 0.35, "seed {seed}: test WAR {} after 3 short epochs", last["war"]);
+    }
 }
 
 #[test]
