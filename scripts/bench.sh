@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Speed of m3dfel against the PyTorch reference on this machine, in one run, with the same
 # number of threads. Not a test: it reports, it never fails on slow figures.
-#   1. CPU inference, paper preset, 16×112×112 clips, batch 1 and 8 (median of the runs)
+#   1. CPU inference, paper preset, 16×112×112 clips, batch 1 and 8
 #   2. CPU training step (forward + backward + AdamW), small preset, batch 8
+#      1 and 2 run in rounds, m3dfel and PyTorch alternating (which goes first alternates
+#      too), one timed run each per round after a warm-up: a shared or throttled machine
+#      drifts by ±20 % over minutes, and a ratio taken within a round cancels that drift.
+#      Reported: the median of the per-round ratios and each side's median time.
 #   3. the browser package's CPU backend (WebAssembly in Node, one thread) vs native, small
 #      preset, one clip (native with all threads and with one)
 #   4. startup: process start to the first result (CLI and Node, demo weights, one clip)
 # Results: runs/bench/results.json (machine-readable) and a table on stdout.
-# Usage: bash scripts/bench.sh [--runs N]      (default 5; about 15 minutes on 2 cores)
+# Usage: bash scripts/bench.sh [--runs N]      (N rounds, default 5; about 15 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -28,9 +32,14 @@ bin="$CARGO_TARGET_DIR/release"
 # when cargo's output is unchanged).
 bash scripts/build-wasm.sh >&2
 
-echo "== 1, 2: CPU inference and training step ($threads threads)" >&2
-"$bin/trainer" bench --runs "$runs" --json "$out/m3dfel-cpu.json"
-"$python" scripts/bench_torch.py --threads "$threads" --runs "$runs" --json "$out/torch-cpu.json"
+echo "== 1, 2: CPU inference and training step ($threads threads), $runs rounds" >&2
+rm -f "$out"/m3dfel-cpu-*.json "$out"/torch-cpu-*.json
+for round in $(seq "$runs"); do
+    ours=("$bin/trainer" bench --runs 1 --json "$out/m3dfel-cpu-$round.json")
+    theirs=("$python" scripts/bench_torch.py --threads "$threads" --runs 1 --json "$out/torch-cpu-$round.json")
+    echo "-- round $round/$runs" >&2
+    if (( round % 2 )); then "${ours[@]}"; "${theirs[@]}"; else "${theirs[@]}"; "${ours[@]}"; fi
+done
 
 echo "== 3: WebAssembly (Node) vs native, small preset, one clip" >&2
 small=(--inference-preset small --inference-batches 1 --train-batches --runs "$runs")

@@ -1,5 +1,8 @@
 """Combines the files scripts/bench.sh wrote into runs/bench/results.json and prints the
-ratios (project / PyTorch, WASM / native: below 1 is faster)."""
+ratios (project / PyTorch, WASM / native: below 1 is faster). The CPU comparison with
+PyTorch ran in rounds (one timed run of each side per round): its ratio is the median of
+the per-round ratios."""
+import glob
 import json
 import os
 import platform
@@ -25,15 +28,27 @@ def cpu_model():
         return platform.processor()
 
 
+def rounds(out, prefix):
+    """The per-round reports of one side, in round order."""
+    paths = glob.glob(os.path.join(out, f"{prefix}-*.json"))
+    return [load(out, os.path.basename(p)) for p in sorted(paths, key=lambda p: int(p.rsplit("-", 1)[1].split(".")[0]))]
+
+
 def main(out):
-    ours, torch = load(out, "m3dfel-cpu.json"), load(out, "torch-cpu.json")
+    ours_rounds, torch_rounds = rounds(out, "m3dfel-cpu"), rounds(out, "torch-cpu")
+    if not ours_rounds or len(ours_rounds) != len(torch_rounds):
+        sys.exit(f"{out}: expected as many m3dfel-cpu-N.json as torch-cpu-N.json files (got {len(ours_rounds)} and {len(torch_rounds)})")
+    ours, torch = ours_rounds[0], torch_rounds[0]
     small, small1, wasm = load(out, "m3dfel-small.json"), load(out, "m3dfel-small-1-thread.json"), load(out, "wasm-small.json")
     tiny_wasm, cli = load(out, "wasm-tiny.json"), load(out, "cli-startup.json")
     rows = []
     for name, batch in [("inference", 1), ("inference", 8), ("train step", 8)]:
-        a, b = find(ours, name, batch), find(torch, name, batch)
-        rows.append({"what": f"CPU {name}, {a['preset']} preset, batch {batch}", "m3dfel_s": a["median_seconds"],
-                     "reference": "PyTorch", "reference_s": b["median_seconds"], "ratio": a["median_seconds"] / b["median_seconds"]})
+        a = [find(r, name, batch)["median_seconds"] for r in ours_rounds]
+        b = [find(r, name, batch)["median_seconds"] for r in torch_rounds]
+        rows.append({"what": f"CPU {name}, {find(ours, name, batch)['preset']} preset, batch {batch}",
+                     "m3dfel_s": statistics.median(a), "reference": "PyTorch", "reference_s": statistics.median(b),
+                     "ratio": statistics.median(x / y for x, y in zip(a, b)),
+                     "rounds": {"m3dfel_s": a, "reference_s": b}})
     w = find(wasm, "inference", 1)["median_seconds"]
     for native, threads in [(small, ours["threads"]), (small1, 1)]:
         n = find(native, "inference", 1)["median_seconds"]
@@ -46,7 +61,7 @@ def main(out):
                      "rustc": subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()},
         "ratios": rows,
         "startup_seconds": {"cli_predict_tiny": cli_s, "node_package_tiny": tiny_wasm["startup_seconds"]},
-        "raw": {"m3dfel": ours, "pytorch": torch, "native_small": small, "native_small_1_thread": small1, "wasm_small": wasm},
+        "raw": {"m3dfel": ours_rounds, "pytorch": torch_rounds, "native_small": small, "native_small_1_thread": small1, "wasm_small": wasm},
     }
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(results, f, indent=1)

@@ -9,8 +9,10 @@
 #   cargo build --release -p trainer --features cuda   (then `strip` it: 78 MB → 61 MB)
 # copy it over with this repository (gzip'd is fine: TRAINER=trainer.gz), then
 #   TRAINER=path/to/trainer bash scripts/gpu-bench.sh
-# DEVICE (cuda), PRESET (paper), BATCHES (32,64), STEPS (default 5) timed steps after WARMUP (default 2; Burn autotunes its kernels then);
-# each measurement stops after LIMIT seconds (default 240) and the others still run.
+# DEVICE (cuda), PRESET (paper), BATCHES (32,64), STEPS (default 5) timed steps after WARMUP
+# (default 1: Burn compiles and autotunes its kernels then). BUDGET (default 560) seconds for
+# the whole script: each measurement gets what is left (at most LIMIT, default 400), so one
+# stall does not cost the others; m3dfel f32 runs first.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 trainer=${TRAINER:-${CARGO_TARGET_DIR:-$HOME/.cache/m3dfel/target}/release/trainer}
@@ -19,47 +21,77 @@ device=${DEVICE:-cuda}
 preset=${PRESET:-paper}
 batches=${BATCHES:-32,64}
 steps=${STEPS:-5}
-warmup=${WARMUP:-2}
-limit=${LIMIT:-240}
-out=${OUT_DIR:-runs/gpu-bench}
-mkdir -p "$out"
+warmup=${WARMUP:-1}
+limit=${LIMIT:-400}
+budget=${BUDGET:-560}
+out=$(mkdir -p "${OUT_DIR:-runs/gpu-bench}" && cd "${OUT_DIR:-runs/gpu-bench}" && pwd)
 if [[ "$trainer" == *.gz ]]; then
-    gunzip -c "$trainer" > "$out/trainer" && chmod +x "$out/trainer" && trainer=$out/trainer
+    unpacked=${TMPDIR:-/tmp}/m3dfel-trainer
+    gunzip -c "$trainer" > "$unpacked" && chmod +x "$unpacked" && trainer=$unpacked
 fi
 [[ -x "$trainer" ]] || { echo "no trainer at $trainer: build it with --features cuda and set TRAINER" >&2; exit 2; }
+trainer=$(realpath "$trainer")
 
 { nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader || echo "nvidia-smi failed"; } 2>&1 | tee "$out/gpu.txt"
 "$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())' | tee -a "$out/gpu.txt"
-# Burn compiles its CUDA kernels at run time (NVRTC) and autotunes the convolutions on first
-# use: on an H200 (2026-11-28) the first paper-preset step at batch 32 had not finished after
-# 370 s with the GPU idle. A lower autotune level tries fewer kernels; CUBECL_DEBUG_LOG=file
-# logs every compilation and tuning result (and kernel profiling: do not time with it).
-export CUBECL_AUTOTUNE_LEVEL=${CUBECL_AUTOTUNE_LEVEL:-minimal}
-common=(--device "$device" --train-preset "$preset" --train-batches "$batches" --runs "$steps" --warmup "$warmup")
 
-# name, command…: runs one measurement with a time limit, its output in $out/name.log.
+# Burn compiles its CUDA kernels at run time (NVRTC) and autotunes every convolution shape on
+# first use (forward, data and weight gradients, up to 8 candidate kernels each), which took
+# minutes with the GPU idle on an H200 (2026-11-28). CubeCL reads cubecl.toml from the working
+# directory: keep the compiled kernels (PTX) and the autotune choices on disk so that later
+# processes reuse them, and log the autotune results.
+cache=${CUBECL_CACHE:-$out/cubecl-cache}
+mkdir -p "$cache"
+cat > "$out/cubecl.toml" <<TOML
+[compilation]
+cache = { file = "$cache" }
+[autotune]
+cache = { file = "$cache" }
+[autotune.logger]
+level = "full"
+file = "$out/autotune.log"
+TOML
+
+# Every 10 s: seconds since start, kernel cache size (KiB), GPU utilisation and memory.
+( while sleep 10; do
+    echo "$SECONDS s  cache $(du -sk "$cache" | cut -f1) KiB  gpu $(nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader 2>/dev/null)"
+  done > "$out/samples.txt" ) &
+sampler=$!
+trap 'kill $sampler 2>/dev/null' EXIT
+
+# name, command…: one measurement in $out (where cubecl.toml is), its output in $out/name.log,
+# stopped after LIMIT seconds or when the budget runs out.
 measure() {
     local name=$1; shift
-    echo "== $name"
+    local left=$((budget - SECONDS))
+    (( left < limit )) && local run_limit=$left || local run_limit=$limit
+    if (( run_limit < 20 )); then echo "== $name: skipped, the ${budget} s budget is spent"; return; fi
+    echo "== $name (limit $run_limit s)"
     local started=$SECONDS
-    timeout "$limit" "$@" --json "$out/$name.json" > "$out/$name.log" 2>&1
+    (cd "$out" && timeout "$run_limit" "$@" --json "$out/$name.json" > "$out/$name.log" 2>&1)
     local status=$?
-    tail -n 4 "$out/$name.log"
+    tr '\r' '\n' < "$out/$name.log" | grep -v '^$' | tail -n 4
     echo "   ($name: exit $status after $((SECONDS - started)) s)"
 }
-measure torch-f32 "$python" scripts/bench_torch.py "${common[@]}" --inference-batches ""
-measure m3dfel-f32 "$trainer" bench "${common[@]}" --inference-batches
-measure torch-bf16 "$python" scripts/bench_torch.py "${common[@]}" --inference-batches "" --amp bf16
-measure m3dfel-bf16 "$trainer" bench "${common[@]}" --inference-batches --precision bf16
+torch=("$python" "$PWD/scripts/bench_torch.py" --device "$device" --train-preset "$preset" --runs "$steps" --warmup "$warmup" --inference-batches "")
+m3dfel=("$trainer" bench --device "$device" --train-preset "$preset" --runs "$steps" --warmup "$warmup" --inference-batches)
+IFS=, read -ra batch_list <<< "$batches"
+for batch in "${batch_list[@]}"; do measure "m3dfel-f32-b$batch" "${m3dfel[@]}" --train-batches "$batch"; done
+measure torch-f32 "${torch[@]}" --train-batches "$batches"
+measure torch-bf16 "${torch[@]}" --train-batches "$batches" --amp bf16
+for batch in "${batch_list[@]}"; do measure "m3dfel-bf16-b$batch" "${m3dfel[@]}" --train-batches "$batch" --precision bf16; done
 
 "$python" - "$out" "$preset" "$batches" <<'PY'
-import json, os, sys
+import glob, json, os, sys
 out, preset, batches = sys.argv[1], sys.argv[2], [int(b) for b in sys.argv[3].split(",")]
 def load(name):
-    try:
-        return {m["batch"]: m["clips_per_second"] for m in json.load(open(os.path.join(out, name + ".json")))["measurements"]}
-    except (OSError, ValueError, KeyError):
-        return {}
+    figures = {}
+    for path in [os.path.join(out, name + ".json")] + glob.glob(os.path.join(out, name + "-b*.json")):
+        try:
+            figures.update({m["batch"]: m["clips_per_second"] for m in json.load(open(path))["measurements"]})
+        except (OSError, ValueError, KeyError):
+            pass
+    return figures
 runs = {name: load(name) for name in ["m3dfel-f32", "torch-f32", "m3dfel-bf16", "torch-bf16"]}
 print(f"clips/s ({preset} preset, training step)")
 print("batch " + "".join(f"{name:>12}" for name in runs) + "  m3dfel/torch f32  m3dfel/torch bf16")
