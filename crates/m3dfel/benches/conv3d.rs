@@ -111,11 +111,11 @@ fn main() {
     let instances = clips * config.num_frames / config.instance_length;
     let isas = Isa::available();
     println!(
-        "R3D-18 convolutions, {preset} preset, {clips} clip(s) = {instances} instances of {}×{}², {} threads; median of {RUNS} after {WARMUP} warm-up; Flex uses {:?} here",
+        "R3D-18 convolutions, {preset} preset, {clips} clip(s) = {instances} instances of {}×{}², {} threads; median of {RUNS} after {WARMUP} warm-up; Flex uses {} here",
         config.instance_length,
         config.frame_size,
         threads(),
-        best_isa()
+        best_isa().map_or("Burn's conv3d".to_string(), |isa| format!("direct {isa:?}"))
     );
     print!("{:<22} {:>5} {:>16}", "layer", "count", "Burn conv3d");
     for isa in &isas {
