@@ -54,6 +54,9 @@ fn relative_error(got: Tensor<Flex, 5>, expected: Tensor<Flex, 5>, what: &str) -
     got.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max) / scale
 }
 
+/// Builds an epilogue, given the residual it may add.
+type MakeEpilogue = fn(Tensor<Flex, 5>) -> ConvEpilogue<Flex>;
+
 #[test]
 fn the_cpu_convolution_matches_burns_conv3d_with_every_epilogue_and_instruction_set() {
     let isas = Isa::available();
@@ -70,7 +73,7 @@ fn the_cpu_convolution_matches_burns_conv3d_with_every_epilogue_and_instruction_
         let options = ConvOptions::new(case.stride, case.kernel.map(|k| k / 2), [1; 3], 1);
         let out_dims = burn::tensor::module::conv3d(x.clone(), weight.clone(), None, options.clone()).dims();
         let residual = random(out_dims);
-        let epilogues: [(&str, fn(Tensor<Flex, 5>) -> ConvEpilogue<Flex>, bool); 3] = [
+        let epilogues: [(&str, MakeEpilogue, bool); 3] = [
             ("none", |_| ConvEpilogue::none(), false),
             ("relu", |_| ConvEpilogue::relu(), true),
             ("residual + relu", ConvEpilogue::residual_relu, true),

@@ -291,6 +291,14 @@ struct SharedOutput(*mut f32);
 unsafe impl Send for SharedOutput {}
 unsafe impl Sync for SharedOutput {}
 
+impl SharedOutput {
+    /// The pointer; a method, so that a closure using it captures the whole (`Sync`) wrapper
+    /// rather than the raw pointer field.
+    fn pointer(self) -> *mut f32 {
+        self.0
+    }
+}
+
 /// `x`: [B, Cin, T, H, W], `weight`: [Cout, Cin, kT, kH, kW], `bias`: [Cout], `residual`:
 /// [B, Cout, T', H', W'] → [B, Cout, T', H', W'] = epilogue(conv3d(x, weight) + bias).
 pub(super) fn conv3d_f32(
@@ -330,11 +338,10 @@ pub(super) fn conv3d_f32(
         let tiles = plan.tiles(items.clone(), width);
         let units = plan.units(tiles.len(), items.len(), width, channels_per_call);
         let run = |unit: &Unit| {
-            let shared = shared;
             // SAFETY: `isa` was detected on this CPU; `output` holds B·Cout·T'·H'·W' floats of
             // which this unit writes only its tiles × channels; `input` holds the group's
             // relayout and `width` floats more.
-            unsafe { tile::run(isa, &plan, &input, weights, &tiles[unit.tiles.clone()], unit.channels.clone(), &epilogue, shared.0) };
+            unsafe { tile::run(isa, &plan, &input, weights, &tiles[unit.tiles.clone()], unit.channels.clone(), &epilogue, shared.pointer()) };
         };
         #[cfg(not(target_arch = "wasm32"))]
         {
