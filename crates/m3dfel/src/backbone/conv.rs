@@ -69,8 +69,8 @@ pub fn conv3d_portable<B: Backend>(
     epilogue.apply(conv3d(x, weight, bias, options))
 }
 
-// burn::backend::Flex and Autodiff<Flex>: im2col + GEMM with the epilogue fused and its own
-// backward pass, see `crate::kernels::conv3d_flex`.
+// burn::backend::Flex and Autodiff<Flex>: the direct convolution with the epilogue fused and
+// its own backward pass, see `crate::kernels::conv3d_flex`.
 #[cfg(feature = "wgpu")]
 impl Conv3dBackend for burn::backend::Wgpu {}
 #[cfg(feature = "wgpu")]

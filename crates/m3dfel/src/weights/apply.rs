@@ -7,8 +7,7 @@ use burn::tensor::{Tensor, TensorData, backend::Backend};
 
 use super::{FileTensor, Layout, WeightError, WeightErrorKind, WeightFile, WeightFormat, WeightVisitor};
 use crate::config::M3dfelConfig;
-use crate::model::M3dfelBackend;
-use crate::model::M3dfel;
+use crate::model::{M3dfel, M3dfelBackend};
 
 /// Keys that were expected but absent, or present but unused. A strict load fails on the
 /// first of either (except the parts a backbone-only file cannot have); a lenient one

@@ -34,8 +34,7 @@ pub(crate) use apply::count_parameters;
 pub use formats::Precision;
 
 use crate::config::M3dfelConfig;
-use crate::model::M3dfelBackend;
-use crate::model::M3dfel;
+use crate::model::{M3dfel, M3dfelBackend};
 
 /// How a model weight relates to the file's tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
