@@ -13,6 +13,7 @@
 
 mod direct;
 mod gemm;
+mod parallel;
 
 use std::sync::OnceLock;
 
@@ -159,12 +160,4 @@ fn flipped_transpose(weight: &FlexTensor) -> FlexTensor {
     }
     let flipped_shape = Shape::from(vec![in_channels, out_channels, shape[2], shape[3], shape[4]]);
     FlexTensor::new(Bytes::from_elems(flipped), Layout::contiguous(flipped_shape), DType::F32)
-}
-
-/// Threads the kernels spread their work over.
-fn threads() -> usize {
-    #[cfg(not(target_arch = "wasm32"))]
-    return rayon::current_num_threads();
-    #[cfg(target_arch = "wasm32")]
-    1
 }

@@ -26,6 +26,7 @@ use std::ops::Range;
 use burn::tensor::{Bytes, DType, Shape, ops::ConvOptions};
 use burn_flex::{FlexTensor, Layout};
 
+use super::parallel::{map_parts, threads};
 use tile::Epilogue;
 
 /// Most input values relaid at once (64 MiB): larger batches are convolved a group of
@@ -225,13 +226,7 @@ impl Plan {
         };
         let source = &x[items.start * self.in_channels * plane..items.end * self.in_channels * plane];
         let target = &mut target[..items.len() * self.item_len()];
-        #[cfg(not(target_arch = "wasm32"))]
-        {
-            use rayon::prelude::*;
-            source.par_chunks(plane).zip(target.par_chunks_mut(self.channel_stride)).for_each(fill);
-        }
-        #[cfg(target_arch = "wasm32")]
-        source.chunks(plane).zip(target.chunks_mut(self.channel_stride)).for_each(fill);
+        map_parts(source.chunks(plane).zip(target.chunks_mut(self.channel_stride)).collect(), fill);
     }
 
     /// Every output frame's positions of the batch items `items` cut into tiles of `width`.
@@ -253,7 +248,7 @@ impl Plan {
     /// the tiles otherwise, with at most `ACCUMULATOR_FLOATS` of partial sums per part.
     fn units(&self, tiles: usize, items: usize, width: usize, channels_per_call: usize) -> Vec<Unit> {
         const ACCUMULATOR_FLOATS: usize = 1 << 14;
-        let target = 4 * super::threads();
+        let target = 4 * threads();
         let weights = self.out_channels * self.patch_len();
         let input = items * self.item_len();
         let blocks = self.out_channels.div_ceil(channels_per_call);
@@ -343,13 +338,7 @@ pub(super) fn conv3d_f32(
             // relayout and `width` floats more.
             unsafe { tile::run(isa, &plan, &input, weights, &tiles[unit.tiles.clone()], unit.channels.clone(), &epilogue, shared.pointer()) };
         };
-        #[cfg(not(target_arch = "wasm32"))]
-        {
-            use rayon::prelude::*;
-            units.par_iter().for_each(run);
-        }
-        #[cfg(target_arch = "wasm32")]
-        units.iter().for_each(run);
+        map_parts(units.iter().collect(), run);
     }
     scratch::give_back(input);
     FlexTensor::new(Bytes::from_elems(output), Layout::contiguous(out_shape), DType::F32)

@@ -6,7 +6,8 @@ use burn::tensor::{DType, ops::ConvOptions};
 use burn_flex::FlexTensor;
 
 use super::patches::{Geometry, col2im, im2col};
-use super::{Matrix, matmul, threads};
+use super::{Matrix, matmul};
+use crate::kernels::conv3d_flex::parallel::{map_parts, threads};
 
 /// `x`: [B, Cin, T, H, W], `weight`: [Cout, Cin, kT, kH, kW], `grad`: dL/d(output)
 /// [B, Cout, T', H', W'] → (dL/dx if `x_grad`, dL/dweight).
@@ -71,13 +72,7 @@ pub(in crate::kernels::conv3d_flex) fn conv3d_backward_f32(
     };
     let items: Vec<usize> = (0..geometry.batch).collect();
     let per_run = geometry.batch.div_ceil(threads()).max(1);
-    #[cfg(not(target_arch = "wasm32"))]
-    let runs: Vec<(Vec<f32>, Vec<f32>)> = {
-        use rayon::prelude::*;
-        items.par_chunks(per_run).map(work).collect()
-    };
-    #[cfg(target_arch = "wasm32")]
-    let runs: Vec<(Vec<f32>, Vec<f32>)> = items.chunks(per_run).map(work).collect();
+    let runs = map_parts(items.chunks(per_run).collect(), work);
 
     let mut runs = runs.into_iter();
     let (mut weight_grad, mut input_grad) = runs.next().unwrap_or_default();

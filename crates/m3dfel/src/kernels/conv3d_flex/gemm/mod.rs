@@ -8,7 +8,7 @@ mod backward;
 pub(super) use backward::conv3d_backward_f32;
 mod patches;
 
-use super::threads;
+use super::parallel::threads;
 
 /// A strided matrix for [`matmul`]: element (i, j) at ptr + i·row_stride + j·col_stride.
 #[derive(Clone, Copy)]
