@@ -8,8 +8,6 @@ mod backward;
 pub(super) use backward::conv3d_backward_f32;
 mod patches;
 
-use super::parallel::threads;
-
 /// A strided matrix for [`matmul`]: element (i, j) at ptr + i·row_stride + j·col_stride.
 #[derive(Clone, Copy)]
 pub(super) struct Matrix<P> {
@@ -46,7 +44,7 @@ pub(super) unsafe fn matmul(
 ) {
     let parallelism = match parallel {
         #[cfg(not(target_arch = "wasm32"))]
-        true => gemm::Parallelism::Rayon(threads()),
+        true => gemm::Parallelism::Rayon(super::parallel::threads()),
         _ => gemm::Parallelism::None,
     };
     // SAFETY: the caller's.
