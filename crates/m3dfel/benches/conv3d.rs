@@ -7,6 +7,8 @@
 //! value lies inside the input: taps over zero padding excluded, since no implementation has
 //! to do them; R3D-18's later stages have 1–2 frames, so frameworks' nominal count, every tap
 //! included, is 1.5× this for a paper clip) and the ratio direct / Burn (< 1: faster).
+//! The bound those rates are held against is measured first, in the same run: every thread
+//! doing nothing but independent fused multiply-adds with the instruction set Flex uses.
 
 use std::time::{Duration, Instant};
 
@@ -125,6 +127,10 @@ fn main() {
         threads(),
         best_isa().map_or("Burn's conv3d".to_string(), |isa| format!("direct {isa:?}"))
     );
+    let peak = best_isa().map(fma_peak);
+    if let Some(peak) = peak {
+        println!("FMA peak of this machine (measured, {} threads): {peak:.0} GFLOP/s", threads());
+    }
     print!("{:<22} {:>5} {:>16}", "layer", "count", "Burn conv3d");
     for isa in &isas {
         print!(" {:>22}", format!("direct {isa:?}"));
@@ -166,6 +172,82 @@ fn main() {
         print!(" {:>8.1} ms {:>4.0} GF ×{:.2}", t * 1e3, total_flops / t / 1e9, t / totals[0]);
     }
     println!();
+    if let Some(peak) = peak {
+        print!("{:<22} {:>5} {:>19.0} %", "share of the FMA peak", "", 100.0 * total_flops / totals[0] / 1e9 / peak);
+        for &t in &totals[1..] {
+            print!(" {:>24.0} %", 100.0 * total_flops / t / 1e9 / peak);
+        }
+        println!();
+    }
+}
+
+/// GFLOP/s of nothing but fused multiply-adds on every thread with `isa`'s vectors
+/// (12 independent accumulators per thread, as many as the micro-kernel keeps); best of 3.
+#[cfg(target_arch = "x86_64")]
+fn fma_peak(isa: Isa) -> f64 {
+    use rayon::prelude::*;
+    const STEPS: usize = 20_000_000;
+    let lanes = match isa {
+        Isa::Avx512 => 16,
+        Isa::Avx2 => 8,
+    };
+    let flops = (threads() * STEPS * 12 * lanes * 2) as f64;
+    let best = (0..3)
+        .map(|_| {
+            let start = Instant::now();
+            let sink: f32 = (0..threads())
+                .into_par_iter()
+                // SAFETY: `isa` is one this CPU has (`best_isa`).
+                .map(|_| unsafe {
+                    match isa {
+                        Isa::Avx512 => fma_chains_avx512(STEPS),
+                        Isa::Avx2 => fma_chains_avx2(STEPS),
+                    }
+                })
+                .sum();
+            std::hint::black_box(sink);
+            start.elapsed()
+        })
+        .min()
+        .expect("three runs");
+    flops / best.as_secs_f64() / 1e9
+}
+
+/// The direct convolution has no instruction set on other CPUs, so there is nothing to measure.
+#[cfg(not(target_arch = "x86_64"))]
+fn fma_peak(isa: Isa) -> f64 {
+    match isa {}
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn fma_chains_avx2(steps: usize) -> f32 {
+    use std::arch::x86_64::*;
+    let (a, b) = (_mm256_set1_ps(std::hint::black_box(0.999_99)), _mm256_set1_ps(std::hint::black_box(1e-6)));
+    let mut acc = [_mm256_setzero_ps(); 12];
+    for _ in 0..steps {
+        for v in &mut acc {
+            *v = _mm256_fmadd_ps(*v, a, b);
+        }
+    }
+    let mut lanes = [0.0f32; 8];
+    // SAFETY: `lanes` holds 8 floats.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc.iter().fold(_mm256_setzero_ps(), |s, &v| _mm256_add_ps(s, v))) };
+    lanes.iter().sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn fma_chains_avx512(steps: usize) -> f32 {
+    use std::arch::x86_64::*;
+    let (a, b) = (_mm512_set1_ps(std::hint::black_box(0.999_99)), _mm512_set1_ps(std::hint::black_box(1e-6)));
+    let mut acc = [_mm512_setzero_ps(); 12];
+    for _ in 0..steps {
+        for v in &mut acc {
+            *v = _mm512_fmadd_ps(*v, a, b);
+        }
+    }
+    _mm512_reduce_add_ps(acc.iter().fold(_mm512_setzero_ps(), |s, &v| _mm512_add_ps(s, v)))
 }
 
 fn ms(t: Duration) -> f64 {
