@@ -24,6 +24,8 @@ fi
 echo "== cargo test (native)"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 cargo test --release --workspace
+# The benchmarks are compiled (not run: CI never times anything), so that they cannot rot.
+cargo bench --workspace --no-run
 
 # The WGSL kernel and R3D-18 on the browser's own WebGPU (headless Chromium, SwiftShader):
 # the same test file compiled to wasm32, run by wasm-bindgen-test-runner through chromedriver
