@@ -45,11 +45,12 @@ impl Layer {
 
     /// 2 × the multiply-adds that read a real input value (not padding).
     fn flops(&self) -> f64 {
-        let [b, c, ..] = self.output();
+        let output = self.output();
+        let [b, c, ..] = output;
         let taps = |d: usize| {
             let (n, k, s, p) = (self.x[2 + d], self.kernel[d], self.stride[d], self.kernel[d] / 2);
             let inside = |o: usize, tap: usize| (p..p + n).contains(&(o * s + tap));
-            (0..self.output()[2 + d]).map(|o| (0..k).filter(|&tap| inside(o, tap)).count()).sum::<usize>()
+            (0..output[2 + d]).map(|o| (0..k).filter(|&tap| inside(o, tap)).count()).sum::<usize>()
         };
         2.0 * (b * c * self.x[1] * taps(0) * taps(1) * taps(2)) as f64
     }
