@@ -1,6 +1,8 @@
 //! The backbone's convolutions on the CPU: Burn's `conv3d` + tensor-op epilogue (what the
 //! model ran before `kernels/conv3d_flex`) against the direct convolution with each
-//! instruction set this CPU has, layer shape by layer shape, timed in the same run.
+//! instruction set this CPU has and against what the model runs now (the `Flex` column:
+//! Winograd's F(2×2, 3×3) where it applies, else the direct convolution), layer shape by
+//! layer shape, timed in the same run.
 //!
 //! `cargo bench --workspace --bench conv3d [-- PRESET [CLIPS]]` (default: paper 1; one clip is
 //! 4 instances). Reports medians, GFLOP/s of useful work (2 × the multiply-adds whose input
@@ -15,8 +17,8 @@ use std::time::{Duration, Instant};
 use burn::backend::Flex;
 use burn::tensor::{Distribution, Tensor, ops::ConvOptions};
 use m3dfel::M3dfelConfig;
-use m3dfel::backbone::conv::{ConvEpilogue, conv3d_portable};
-use m3dfel::kernels::conv3d_flex::{Isa, best_isa, conv3d_direct};
+use m3dfel::backbone::conv::{Conv3dBackend, ConvEpilogue, conv3d_portable};
+use m3dfel::kernels::conv3d_flex::{Isa, best_isa, conv3d_direct, winograd};
 
 const WARMUP: usize = 1;
 const RUNS: usize = 5;
@@ -136,8 +138,9 @@ fn main() {
     for isa in &isas {
         print!(" {:>22}", format!("direct {isa:?}"));
     }
+    print!(" {:>22}", "Flex");
     println!();
-    let mut totals = vec![0.0f64; 1 + isas.len()];
+    let mut totals = vec![0.0f64; 2 + isas.len()];
     let mut total_flops = 0.0;
     for layer in layers(config.widths, instances, config.instance_length, config.frame_size) {
         let x = random(layer.x);
@@ -157,12 +160,16 @@ fn main() {
                 conv3d_direct(isa, x.clone(), weight.clone(), Some(bias.clone()), layer.options(), epilogue());
             }));
         }
+        times.push(time(|| {
+            Flex::conv3d_fused(x.clone(), weight.clone(), Some(bias.clone()), layer.options(), epilogue());
+        }));
+        let method = if winograd::applies(&layer.x, &weight.dims(), &layer.options()) { "W" } else { "" };
         let gflops = |t: Duration| layer.flops() / t.as_secs_f64() / 1e9;
         print!("{:<22} {:>5} {:>8.2} ms {:>4.0} GF/s", layer.name, layer.count, ms(times[0]), gflops(times[0]));
         for &t in &times[1..] {
             print!(" {:>8.2} ms {:>4.0} GF ×{:.2}", ms(t), gflops(t), t.as_secs_f64() / times[0].as_secs_f64());
         }
-        println!();
+        println!(" {method}");
         for (total, t) in totals.iter_mut().zip(&times) {
             *total += layer.count as f64 * t.as_secs_f64();
         }

@@ -7,7 +7,7 @@
 use burn::backend::Flex;
 use burn::tensor::{Distribution, Tensor, ops::ConvOptions};
 use m3dfel::backbone::conv::{Conv3dBackend, ConvEpilogue, conv3d_portable};
-use m3dfel::kernels::conv3d_flex::{Isa, conv3d_direct};
+use m3dfel::kernels::conv3d_flex::{Isa, conv3d_direct, conv3d_winograd, winograd};
 
 struct Case {
     name: &'static str,
@@ -105,6 +105,58 @@ fn the_cpu_convolution_matches_burns_conv3d_with_every_epilogue_and_instruction_
     }
 }
 
+/// Stride-1 3×3×3 convolutions with even H and W and more activations than transformed
+/// weights: the ones Winograd's F(2×2, 3×3) computes.
+const WINOGRAD_CASES: [Case; 5] = [
+    Case { name: "four frames", batch: 2, channels: [5, 7], input: [4, 8, 10], kernel: [3, 3, 3], stride: [1, 1, 1] },
+    // One and two frames: kernel frames over padding are skipped in the T convolution.
+    Case { name: "one frame", batch: 3, channels: [4, 6], input: [1, 12, 12], kernel: [3, 3, 3], stride: [1, 1, 1] },
+    Case { name: "two frames", batch: 3, channels: [6, 13], input: [2, 10, 14], kernel: [3, 3, 3], stride: [1, 1, 1] },
+    // Several passes over the input channels; a last narrower block of output channels.
+    Case { name: "many input channels", batch: 1, channels: [150, 9], input: [3, 16, 18], kernel: [3, 3, 3], stride: [1, 1, 1] },
+    // The smallest frame: one 2×2 tile.
+    Case { name: "2x2 frames", batch: 6, channels: [3, 2], input: [5, 2, 2], kernel: [3, 3, 3], stride: [1, 1, 1] },
+];
+
+#[test]
+fn winograd_matches_burns_conv3d_and_the_cpu_backend_uses_it_where_it_applies() {
+    for case in WINOGRAD_CASES {
+        let [c_in, c_out] = case.channels;
+        let [t, h, w] = case.input;
+        let x = random([case.batch, c_in, t, h, w]);
+        let weight = random([c_out, c_in, 3, 3, 3]);
+        let bias = random([c_out]);
+        let options = ConvOptions::new([1; 3], [1; 3], [1; 3], 1);
+        assert!(winograd::applies(&x.dims(), &weight.dims(), &options), "{}: Winograd should apply", case.name);
+        let residual = random([case.batch, c_out, t, h, w]);
+        let epilogues: [(&str, MakeEpilogue); 3] =
+            [("none", |_| ConvEpilogue::none()), ("relu", |_| ConvEpilogue::relu()), ("residual + relu", ConvEpilogue::residual_relu)];
+        for (epilogue, make) in epilogues {
+            let expected = conv3d_portable(x.clone(), weight.clone(), Some(bias.clone()), options.clone(), make(residual.clone()));
+            let values = |t: &Tensor<Flex, 5>| t.to_data().to_vec::<f32>().unwrap();
+            let flex = <Flex as Conv3dBackend>::conv3d_fused(x.clone(), weight.clone(), Some(bias.clone()), options.clone(), make(residual.clone()));
+            let got = conv3d_winograd(x.clone(), weight.clone(), Some(bias.clone()), options.clone(), make(residual.clone()));
+            // The backend's convolution is this one.
+            assert!(values(&got) == values(&flex), "{}, {epilogue}: Flex differs from Winograd", case.name);
+            let what = format!("{}, {epilogue}, Winograd", case.name);
+            let error = relative_error(got, expected, &what);
+            assert!(error <= 1e-5 * (c_in as f32).sqrt(), "{what}: differs by {error} (relative)");
+        }
+    }
+}
+
+#[test]
+fn winograd_applies_to_the_first_two_stages_of_r3d18_only() {
+    let options = |stride| ConvOptions::new([stride; 3], [1; 3], [1; 3], 1);
+    // Paper preset, one clip (4 instances of 4 frames).
+    assert!(winograd::applies(&[4, 64, 4, 56, 56], &[64, 64, 3, 3, 3], &options(1)), "stage 1");
+    assert!(winograd::applies(&[4, 128, 2, 28, 28], &[128, 128, 3, 3, 3], &options(1)), "stage 2");
+    assert!(!winograd::applies(&[4, 64, 4, 56, 56], &[128, 64, 3, 3, 3], &options(2)), "stage 2, stride 2");
+    assert!(!winograd::applies(&[4, 256, 1, 14, 14], &[256, 256, 3, 3, 3], &options(1)), "stage 3: weights outweigh activations");
+    assert!(!winograd::applies(&[4, 512, 1, 7, 7], &[512, 512, 3, 3, 3], &options(1)), "stage 4: odd size");
+    assert!(!winograd::applies(&[4, 64, 4, 56, 56], &[128, 64, 1, 1, 1], &options(2)), "projection");
+}
+
 #[test]
 fn the_cpu_convolution_reads_strided_views_and_leaves_its_inputs_alone() {
     // A transposed (non-contiguous) input and a residual shared with the caller.
@@ -122,7 +174,8 @@ fn the_cpu_convolution_reads_strided_views_and_leaves_its_inputs_alone() {
 #[test]
 fn the_cpu_convolution_backward_pass_matches_burns_gradients() {
     type A = burn::backend::Autodiff<Flex>;
-    for case in CASES {
+    // Winograd's cases: its forward pass, and the input gradient of stride-1 convolutions.
+    for case in CASES.into_iter().chain(WINOGRAD_CASES) {
         let [c_in, c_out] = case.channels;
         let [t, h, w] = case.input;
         let x = random([case.batch, c_in, t, h, w]);

@@ -1,11 +1,13 @@
 //! The backbone's convolution on Burn's CPU backend (Flex), for inference and training.
 //!
-//! Forward: the direct convolution ([`direct`]) with bias, residual and ReLU applied as
-//! the output is written, wherever the CPU has the vector instructions it is written for
-//! (x86-64 AVX2 + FMA or AVX-512, WebAssembly SIMD); elsewhere Burn's own convolution.
-//! Training (`Autodiff<Flex>`) has its own backward pass: dX by the direct convolution of
-//! the output gradient with the flipped, transposed weights (stride 1), or by im2col + GEMM
-//! (strided convolutions); dW by im2col + GEMM ([`gemm`]).
+//! Forward: Winograd's F(2×2, 3×3) ([`winograd`]) for the stride-1 3×3×3 convolutions of
+//! the first two stages (2.25× less arithmetic), the direct convolution ([`direct`]) for the
+//! others, with bias, residual and ReLU applied as the output is written, wherever the CPU
+//! has the vector instructions the direct convolution is written for (x86-64 AVX2 + FMA or
+//! AVX-512, WebAssembly SIMD); elsewhere Burn's own convolution.
+//! Training (`Autodiff<Flex>`) has its own backward pass: dX by the same forward
+//! convolution of the output gradient with the flipped, transposed weights (stride 1), or
+//! by im2col + GEMM (strided convolutions); dW by im2col + GEMM ([`gemm`]).
 //!
 //! Burn's own Flex convolution (0.21) transposes the input to NDHWC and the weights on
 //! every call, fills an im2col buffer per tile and scatters each GEMM result into the
@@ -14,6 +16,8 @@
 mod direct;
 mod gemm;
 mod parallel;
+mod scratch;
+pub mod winograd;
 
 use std::sync::OnceLock;
 
@@ -37,8 +41,7 @@ pub fn best_isa() -> Option<Isa> {
 }
 
 /// epilogue(conv3d(x) + bias) by the direct convolution with the instruction set `isa`
-/// (which must be one of [`Isa::available`]); what `Flex`'s [`Conv3dBackend`] runs with
-/// [`best_isa`]. f32, one group, no dilation.
+/// (which must be one of [`Isa::available`]). f32, one group, no dilation.
 pub fn conv3d_direct(
     isa: Isa,
     x: Tensor<Flex, 5>,
@@ -48,17 +51,57 @@ pub fn conv3d_direct(
     epilogue: ConvEpilogue<Flex>,
 ) -> Tensor<Flex, 5> {
     assert!(Isa::available().contains(&isa), "{isa:?} is not available on this CPU");
+    on_primitives(x, weight, bias, epilogue, |x, w, b, r, relu| direct::conv3d_f32(isa, x, w, b, r, &options, relu))
+}
+
+/// The same by Winograd's F(2×2, 3×3) ([`winograd`]), for the convolutions where
+/// [`winograd::applies`]; its matrix products choose their own instructions.
+pub fn conv3d_winograd(
+    x: Tensor<Flex, 5>,
+    weight: Tensor<Flex, 5>,
+    bias: Option<Tensor<Flex, 1>>,
+    options: ConvOptions<3>,
+    epilogue: ConvEpilogue<Flex>,
+) -> Tensor<Flex, 5> {
+    assert!(winograd::applies(&x.dims(), &weight.dims(), &options), "Winograd's F(2×2, 3×3) does not apply to this convolution");
+    on_primitives(x, weight, bias, epilogue, |x, w, b, r, relu| winograd::conv3d_f32(x, w, b, r, relu))
+}
+
+/// `convolution`(x, weight, bias, residual, relu) on the tensors' Flex primitives.
+fn on_primitives(
+    x: Tensor<Flex, 5>,
+    weight: Tensor<Flex, 5>,
+    bias: Option<Tensor<Flex, 1>>,
+    epilogue: ConvEpilogue<Flex>,
+    convolution: impl FnOnce(&FlexTensor, &FlexTensor, Option<&FlexTensor>, Option<&FlexTensor>, bool) -> FlexTensor,
+) -> Tensor<Flex, 5> {
     let primitive = |t: Tensor<Flex, 5>| t.into_primitive().tensor();
-    let out = direct::conv3d_f32(
-        isa,
+    let out = convolution(
         &primitive(x),
         &primitive(weight),
         bias.map(|b| b.into_primitive().tensor()).as_ref(),
         epilogue.residual.map(primitive).as_ref(),
-        &options,
         epilogue.relu,
     );
     Tensor::from_primitive(TensorPrimitive::Float(out))
+}
+
+/// epilogue(conv3d(x) + bias) the fastest way these kernels have: Winograd where it
+/// applies (2.25× less arithmetic), else the direct convolution.
+fn convolve(
+    isa: Isa,
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: Option<&FlexTensor>,
+    residual: Option<&FlexTensor>,
+    options: &ConvOptions<3>,
+    relu: bool,
+) -> FlexTensor {
+    if winograd::applies(x.layout().shape(), weight.layout().shape(), options) {
+        winograd::conv3d_f32(x, weight, bias, residual, relu)
+    } else {
+        direct::conv3d_f32(isa, x, weight, bias, residual, options, relu)
+    }
 }
 
 impl Conv3dBackend for Flex {
@@ -73,7 +116,9 @@ impl Conv3dBackend for Flex {
             .into_iter()
             .chain([epilogue.residual.as_ref().map(Tensor::dtype)]);
         match best_isa() {
-            Some(isa) if supported(dtypes, &options) => conv3d_direct(isa, x, weight, bias, options, epilogue),
+            Some(isa) if supported(dtypes, &options) => {
+                on_primitives(x, weight, bias, epilogue, |x, w, b, r, relu| convolve(isa, x, w, b, r, &options, relu))
+            }
             _ => conv3d_portable(x, weight, bias, options, epilogue),
         }
     }
@@ -95,7 +140,7 @@ impl<C: CheckpointStrategy> Conv3dBackend for Autodiff<Flex, C> {
             return conv3d_portable(x, weight, bias, options, epilogue);
         };
         let (x, weight) = (x.into_primitive().tensor(), weight.into_primitive().tensor());
-        let out = direct::conv3d_f32(isa, &x.primitive, &weight.primitive, None, None, &options, false);
+        let out = convolve(isa, &x.primitive, &weight.primitive, None, None, &options, false);
         let out = match Conv3dFlexBackward.prepare::<C>([x.node.clone(), weight.node.clone()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish((x.primitive, weight.primitive, options, isa), out),
             OpsKind::UnTracked(prep) => prep.finish(out),
@@ -132,7 +177,7 @@ impl Backward<Flex, 2> for Conv3dFlexBackward {
                 None => {
                     let padding = std::array::from_fn(|d| kernel[d] - 1 - options.padding[d]);
                     let options = ConvOptions::new([1; 3], padding, [1; 3], 1);
-                    direct::conv3d_f32(isa, &grad, &flipped_transpose(&weight), None, None, &options, false)
+                    convolve(isa, &grad, &flipped_transpose(&weight), None, None, &options, false)
                 }
             };
             grads.register::<Flex>(node.id, x_grad);

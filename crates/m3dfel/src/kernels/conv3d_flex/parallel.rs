@@ -20,3 +20,18 @@ pub(super) fn map_parts<P: Send, R: Send>(parts: Vec<P>, work: impl Fn(P) -> R +
     #[cfg(target_arch = "wasm32")]
     parts.into_iter().map(work).collect()
 }
+
+/// An output buffer shared by parts that write disjoint places of it.
+#[derive(Clone, Copy)]
+pub(super) struct SharedOutput(pub *mut f32);
+// SAFETY: its users write disjoint places (each user states which).
+unsafe impl Send for SharedOutput {}
+unsafe impl Sync for SharedOutput {}
+
+impl SharedOutput {
+    /// The pointer; a method, so that a closure using it captures the whole (`Sync`) wrapper
+    /// rather than the raw pointer field.
+    pub(super) fn pointer(self) -> *mut f32 {
+        self.0
+    }
+}

@@ -17,7 +17,6 @@
 //! (the last stages), by output channels; large batches are relaid a group of items at a
 //! time into a buffer kept between calls ([`scratch`]).
 
-mod scratch;
 mod simd;
 mod tile;
 
@@ -26,7 +25,8 @@ use std::ops::Range;
 use burn::tensor::{Bytes, DType, Shape, ops::ConvOptions};
 use burn_flex::{FlexTensor, Layout};
 
-use super::parallel::{map_parts, threads};
+use super::parallel::{SharedOutput, map_parts, threads};
+use super::scratch;
 use tile::Epilogue;
 
 /// Most input values relaid at once (64 MiB): larger batches are convolved a group of
@@ -277,21 +277,6 @@ fn inside(grid: usize, len: usize, phase: usize, stride: usize, padding: usize) 
     let first = padding.saturating_sub(phase).div_ceil(stride);
     let end = (len + padding).saturating_sub(phase).div_ceil(stride).min(grid);
     first.min(end)..end
-}
-
-/// The output buffer shared by the units, which write disjoint parts of it.
-#[derive(Clone, Copy)]
-struct SharedOutput(*mut f32);
-// SAFETY: units write disjoint (item, channel, position) sets.
-unsafe impl Send for SharedOutput {}
-unsafe impl Sync for SharedOutput {}
-
-impl SharedOutput {
-    /// The pointer; a method, so that a closure using it captures the whole (`Sync`) wrapper
-    /// rather than the raw pointer field.
-    fn pointer(self) -> *mut f32 {
-        self.0
-    }
 }
 
 /// `x`: [B, Cin, T, H, W], `weight`: [Cout, Cin, kT, kH, kW], `bias`: [Cout], `residual`:

@@ -18,7 +18,7 @@ pub(super) struct Matrix<P> {
 
 impl<P> Matrix<P> {
     /// Row-major, rows `stride` apart.
-    fn rows(ptr: P, stride: usize) -> Self {
+    pub(super) fn rows(ptr: P, stride: usize) -> Self {
         Self { ptr, row_stride: stride as isize, col_stride: 1 }
     }
 

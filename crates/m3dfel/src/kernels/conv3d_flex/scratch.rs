@@ -1,4 +1,5 @@
-//! Buffers for the relaid inputs, kept between convolutions. A fresh buffer of tens of
+//! Buffers for the convolutions' intermediate arrays (relaid inputs, Winograd transforms),
+//! kept between convolutions. A fresh buffer of tens of
 //! megabytes per convolution costs more than the relayout itself: the operating system
 //! maps and zeroes every new page on first touch.
 
