@@ -94,54 +94,80 @@ fn transform_input(x: &[f32], [batch, channels, frames]: [usize; 3], [rows, colu
     let transform = |part: usize| {
         let (b, c) = (part / channels, part % channels);
         let source = &x[part * frames * height * width..][..frames * height * width];
-        // Input rows split into even and odd padded columns: even[m] = x[2m − 1], odd[m] = x[2m].
-        let halves = || std::array::from_fn(|_| [vec![0.0f32; columns + 1], vec![0.0f32; columns + 1]]);
-        let (mut split, mut combined): ([[Vec<f32>; 2]; 4], [[Vec<f32>; 2]; 4]) = (halves(), halves());
+        // The tile's 4 input rows split into even and odd padded columns:
+        // even[m] = x[2m − 1], odd[m] = x[2m] (zero outside the row).
+        let [mut even, mut odd, mut even_rows, mut odd_rows] = std::array::from_fn(|_| zeros::<4>(columns + 1));
         for t in 0..frames {
             for i in 0..rows {
-                for (r, [even, odd]) in split.iter_mut().enumerate() {
+                for r in 0..4 {
                     let y = (2 * i + r).wrapping_sub(1);
                     if y < height {
                         let row = &source[(t * height + y) * width..][..width];
-                        for m in 0..columns {
-                            even[m + 1] = row[2 * m + 1];
-                            odd[m] = row[2 * m];
+                        for ((pair, odd), even) in row.chunks_exact(2).zip(&mut odd[r][..columns]).zip(&mut even[r][1..]) {
+                            *odd = pair[0];
+                            *even = pair[1];
                         }
                     } else {
-                        even.fill(0.0);
-                        odd.fill(0.0);
+                        even[r].fill(0.0);
+                        odd[r].fill(0.0);
                     }
                 }
                 // Bᵀ·d over the rows, for the even and the odd columns alike.
-                for half in 0..2 {
-                    let [d0, d1, d2, d3] = [&split[0][half], &split[1][half], &split[2][half], &split[3][half]];
-                    for m in 0..=columns {
-                        combined[0][half][m] = d0[m] - d2[m];
-                        combined[1][half][m] = d1[m] + d2[m];
-                        combined[2][half][m] = d2[m] - d1[m];
-                        combined[3][half][m] = d1[m] - d3[m];
-                    }
-                }
+                transform_4(each_mut(&mut even_rows), each(&even));
+                transform_4(each_mut(&mut odd_rows), each(&odd));
                 // ·B over the columns: e0 … e3 = even[j], odd[j], even[j + 1], odd[j + 1].
-                for (k, [even, odd]) in combined.iter().enumerate() {
+                for (k, (even, odd)) in even_rows.iter().zip(&odd_rows).enumerate() {
                     let row = |l: usize| {
                         let start = (((b * COMPONENTS + 4 * k + l) * frames + t) * channels + c) * tile_count + i * columns;
                         // SAFETY: part (b, c) alone writes V[b][ξ][t][c], and this row lies in it.
                         unsafe { std::slice::from_raw_parts_mut(shared.pointer().add(start), columns) }
                     };
-                    let (v0, v1, v2, v3) = (row(0), row(1), row(2), row(3));
-                    for j in 0..columns {
-                        let [e0, e1, e2, e3] = [even[j], odd[j], even[j + 1], odd[j + 1]];
-                        v0[j] = e0 - e2;
-                        v1[j] = e1 + e2;
-                        v2[j] = e2 - e1;
-                        v3[j] = e1 - e3;
-                    }
+                    transform_4([row(0), row(1), row(2), row(3)], [&even[..columns], &odd[..columns], &even[1..], &odd[1..]]);
                 }
             }
         }
     };
     map_parts((0..batch * channels).collect(), transform);
+}
+
+/// Bᵀ·d for each position of 4 rows: out = d₀ − d₂, d₁ + d₂, d₂ − d₁, d₁ − d₃ (the input
+/// transform, along either dimension). All slices have the length of `out[0]`.
+#[inline(always)]
+fn transform_4(out: [&mut [f32]; 4], d: [&[f32]; 4]) {
+    let n = out[0].len();
+    let [o0, o1, o2, o3] = out.map(|o| &mut o[..n]);
+    let [d0, d1, d2, d3] = d.map(|d| &d[..n]);
+    for j in 0..n {
+        o0[j] = d0[j] - d2[j];
+        o1[j] = d1[j] + d2[j];
+        o2[j] = d2[j] - d1[j];
+        o3[j] = d1[j] - d3[j];
+    }
+}
+
+/// Aᵀ·m for each position of 4 rows: out = m₀ + m₁ + m₂, m₁ − m₂ − m₃ (the output
+/// transform, along either dimension). All slices have the length of `out[0]`.
+#[inline(always)]
+fn inverse_4(out: [&mut [f32]; 2], m: [&[f32]; 4]) {
+    let n = out[0].len();
+    let [o0, o1] = out.map(|o| &mut o[..n]);
+    let [m0, m1, m2, m3] = m.map(|m| &m[..n]);
+    for j in 0..n {
+        o0[j] = m0[j] + m1[j] + m2[j];
+        o1[j] = m1[j] - m2[j] - m3[j];
+    }
+}
+
+fn zeros<const N: usize>(len: usize) -> [Vec<f32>; N] {
+    std::array::from_fn(|_| vec![0.0f32; len])
+}
+
+fn each<const N: usize>(rows: &[Vec<f32>; N]) -> [&[f32]; N] {
+    rows.each_ref().map(Vec::as_slice)
+}
+
+fn each_mut<const N: usize>(rows: &mut [Vec<f32>; N]) -> [&mut [f32]; N] {
+    rows.each_mut().map(Vec::as_mut_slice)
 }
 
 /// [Cout, Cin, 3, 3, 3] → U: [16, Cout, 3·Cin], U[4k + l][o][kt·Cin + c] = (G·g·Gᵀ)[k][l]
@@ -207,33 +233,31 @@ fn transform_output(products: &[f32], [batch, channels, frames]: [usize; 3], [ro
     let transform = |part: usize| {
         let (b, c) = (part / channels, part % channels);
         let bias = epilogue.bias.map_or(0.0, |bias| bias[c]);
-        // Aᵀ·M over the rows: for each output row a and component column l.
-        let mut combined: [[Vec<f32>; 4]; 2] = std::array::from_fn(|_| std::array::from_fn(|_| vec![0.0f32; columns]));
-        let mut row_out = vec![0.0f32; width];
+        // Aᵀ·M over the rows: by[a][l] for output row a and component column l; then ·A
+        // over the columns: the even and the odd output columns.
+        let (mut by, mut halves): ([[Vec<f32>; 4]; 2], _) = (std::array::from_fn(|_| zeros(columns)), zeros::<2>(columns));
         for t in 0..frames {
             for i in 0..rows {
                 let m = |k: usize, l: usize| &products[(((b * COMPONENTS + 4 * k + l) * frames + t) * channels + c) * tile_count + i * columns..][..columns];
                 for l in 0..4 {
-                    let [m0, m1, m2, m3] = [m(0, l), m(1, l), m(2, l), m(3, l)];
-                    for j in 0..columns {
-                        combined[0][l][j] = m0[j] + m1[j] + m2[j];
-                        combined[1][l][j] = m1[j] - m2[j] - m3[j];
-                    }
+                    let [first, second] = &mut by;
+                    inverse_4([&mut first[l], &mut second[l]], [m(0, l), m(1, l), m(2, l), m(3, l)]);
                 }
-                for (a, [r0, r1, r2, r3]) in combined.iter().enumerate() {
-                    for j in 0..columns {
-                        row_out[2 * j] = r0[j] + r1[j] + r2[j] + bias;
-                        row_out[2 * j + 1] = r1[j] - r2[j] - r3[j] + bias;
-                    }
+                for (a, by) in by.iter().enumerate() {
+                    inverse_4(each_mut(&mut halves), each(by));
                     let start = ((b * channels + c) * frames + t) * height * width + (2 * i + a) * width;
+                    // SAFETY: part (b, c) alone writes Y[b][c], and this row lies in it.
+                    let row = unsafe { std::slice::from_raw_parts_mut(shared.pointer().add(start), width) };
+                    for ((pair, &even), &odd) in row.chunks_exact_mut(2).zip(&halves[0]).zip(&halves[1]) {
+                        pair[0] = even + bias;
+                        pair[1] = odd + bias;
+                    }
                     if let Some(residual) = epilogue.residual {
-                        row_out.iter_mut().zip(&residual[start..start + width]).for_each(|(v, r)| *v += r);
+                        row.iter_mut().zip(&residual[start..start + width]).for_each(|(v, r)| *v += r);
                     }
                     if epilogue.relu {
-                        row_out.iter_mut().for_each(|v| *v = v.max(0.0));
+                        row.iter_mut().for_each(|v| *v = v.max(0.0));
                     }
-                    // SAFETY: part (b, c) alone writes Y[b][c], and this row lies in it.
-                    unsafe { std::ptr::copy_nonoverlapping(row_out.as_ptr(), shared.pointer().add(start), width) };
                 }
             }
         }
