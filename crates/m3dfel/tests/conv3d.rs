@@ -107,7 +107,7 @@ fn the_cpu_convolution_matches_burns_conv3d_with_every_epilogue_and_instruction_
 
 /// Stride-1 3×3×3 convolutions with even H and W and more activations than transformed
 /// weights: the ones Winograd's F(2×2, 3×3) computes.
-const WINOGRAD_CASES: [Case; 5] = [
+const WINOGRAD_CASES: [Case; 6] = [
     Case { name: "four frames", batch: 2, channels: [5, 7], input: [4, 8, 10], kernel: [3, 3, 3], stride: [1, 1, 1] },
     // One and two frames: kernel frames over padding are skipped in the T convolution.
     Case { name: "one frame", batch: 3, channels: [4, 6], input: [1, 12, 12], kernel: [3, 3, 3], stride: [1, 1, 1] },
@@ -116,6 +116,8 @@ const WINOGRAD_CASES: [Case; 5] = [
     Case { name: "many input channels", batch: 1, channels: [150, 9], input: [3, 16, 18], kernel: [3, 3, 3], stride: [1, 1, 1] },
     // The smallest frame: one 2×2 tile.
     Case { name: "2x2 frames", batch: 6, channels: [3, 2], input: [5, 2, 2], kernel: [3, 3, 3], stride: [1, 1, 1] },
+    // Transformed tiles of 84 MB: more than one group of items (64 MiB), the last smaller.
+    Case { name: "batch in groups", batch: 5, channels: [4, 3], input: [4, 256, 256], kernel: [3, 3, 3], stride: [1, 1, 1] },
 ];
 
 #[test]

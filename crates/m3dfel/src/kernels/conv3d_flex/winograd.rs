@@ -20,6 +20,10 @@ use super::scratch;
 /// Components of a transformed 4×4 tile.
 const COMPONENTS: usize = 16;
 
+/// Most transformed values (input or products) held at once (64 MiB each): larger batches
+/// are transformed and multiplied a group of items at a time.
+const GROUP_FLOATS: usize = 16 << 20;
+
 /// Whether [`conv3d_f32`] computes this convolution (`x` [B, Cin, T, H, W], `weight`
 /// [Cout, Cin, kT, kH, kW]): a 3×3×3 kernel, stride 1, padding 1, even H and W, and
 /// transformed weights (16·Cout·Cin·3 values) no larger than the input, so that the
@@ -53,24 +57,33 @@ pub(super) fn conv3d_f32(
     let out_channels = weight.layout().shape()[0];
     let tiles = [height / 2, width / 2];
     let tile_count = tiles[0] * tiles[1];
-    let mut transformed = scratch::take(batch * COMPONENTS * frames * in_channels * tile_count);
-    transform_input(x.storage(), [batch, in_channels, frames], tiles, &mut transformed); // [B, 16, T, Cin, tiles]
-    let weights = transform_weights(&weight.to_contiguous()); // [16, Cout, 3·Cin]
-    let mut products = scratch::take(batch * COMPONENTS * frames * out_channels * tile_count);
-    multiply(&transformed, &weights, &mut products, [batch, in_channels, out_channels, frames, tile_count]); // [B, 16, T, Cout, tiles]
-    scratch::give_back(transformed);
+    let out_shape = Shape::from(vec![batch, out_channels, frames, height, width]);
     let bias = bias.map(FlexTensor::to_contiguous);
     let residual = residual.map(FlexTensor::to_contiguous);
-    let epilogue = Epilogue {
-        bias: bias.as_ref().map(|b| b.storage()),
-        residual: residual.as_ref().map(|r| r.storage()),
-        relu,
-    };
-    let out_shape = Shape::from(vec![batch, out_channels, frames, height, width]);
     if let Some(residual) = &residual {
         assert_eq!(residual.layout().shape(), &out_shape, "conv3d residual shape");
     }
-    let output = transform_output(&products, [batch, out_channels, frames], tiles, &epilogue);
+    let weights = transform_weights(&weight.to_contiguous()); // [16, Cout, 3·Cin]
+    let (in_item, out_item) = (in_channels * frames * height * width, out_channels * frames * height * width);
+    let mut output = vec![0.0f32; batch * out_item];
+    // Batch items a group at a time: the transformed tiles are 4 times the activations.
+    let per_item = COMPONENTS * frames * in_channels.max(out_channels) * tile_count;
+    let group = (GROUP_FLOATS / per_item).clamp(1, batch);
+    let mut transformed = scratch::take(group * COMPONENTS * frames * in_channels * tile_count);
+    let mut products = scratch::take(group * COMPONENTS * frames * out_channels * tile_count);
+    for first in (0..batch).step_by(group) {
+        let items = group.min(batch - first);
+        let x = &x.storage()[first * in_item..][..items * in_item];
+        transform_input(x, [items, in_channels, frames], tiles, &mut transformed); // [items, 16, T, Cin, tiles]
+        multiply(&transformed, &weights, &mut products, [items, in_channels, out_channels, frames, tile_count]); // [items, 16, T, Cout, tiles]
+        let epilogue = Epilogue {
+            bias: bias.as_ref().map(|b| b.storage()),
+            residual: residual.as_ref().map(|r| &r.storage()[first * out_item..][..items * out_item]),
+            relu,
+        };
+        transform_output(&products, [items, out_channels, frames], tiles, &epilogue, &mut output[first * out_item..][..items * out_item]);
+    }
+    scratch::give_back(transformed);
     scratch::give_back(products);
     FlexTensor::new(Bytes::from_elems(output), Layout::contiguous(out_shape), DType::F32)
 }
@@ -224,11 +237,11 @@ fn multiply(v: &[f32], u: &[f32], m: &mut [f32], [batch, in_channels, out_channe
     map_parts((0..batch * COMPONENTS).collect(), product);
 }
 
-/// M: [B, 16, T, Cout, H/2 · W/2] → Y = epilogue(Aᵀ·M·A + bias): [B, Cout, T, H, W].
-fn transform_output(products: &[f32], [batch, channels, frames]: [usize; 3], [rows, columns]: [usize; 2], epilogue: &Epilogue) -> Vec<f32> {
+/// M: [B, 16, T, Cout, H/2 · W/2] → `out` = Y = epilogue(Aᵀ·M·A + bias): [B, Cout, T, H, W]
+/// (`epilogue.residual`: the same items).
+fn transform_output(products: &[f32], [batch, channels, frames]: [usize; 3], [rows, columns]: [usize; 2], epilogue: &Epilogue, out: &mut [f32]) {
     let (height, width) = (2 * rows, 2 * columns);
     let tile_count = rows * columns;
-    let mut out = vec![0.0f32; batch * channels * frames * height * width];
     let shared = SharedOutput(out.as_mut_ptr());
     let transform = |part: usize| {
         let (b, c) = (part / channels, part % channels);
@@ -263,5 +276,4 @@ fn transform_output(products: &[f32], [batch, channels, frames]: [usize; 3], [ro
         }
     };
     map_parts((0..batch * channels).collect(), transform);
-    out
 }
