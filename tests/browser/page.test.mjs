@@ -34,8 +34,11 @@ before(() => {
     const clips = syntheticFaceClips(TRAINER, { clips: 3 });
     media.mp4 = encodeFaces(clips.slice(0, 2), join(dir, 'faces.mp4'), { codec: ['-c:v', 'libx264', '-preset', 'veryfast'] });
     media.webm = encodeFaces(clips.slice(0, 2), join(dir, 'faces.webm'), { codec: ['-c:v', 'libvpx-vp9', '-deadline', 'realtime', '-cpu-used', '8'] });
-    // The fake camera: y4m (Chromium loops it at the file's frame rate).
-    media.camera = encodeFaces(clips.slice(0, 2), join(dir, 'camera.y4m'), { fps: 10, pad: '400:300:100:50:0x556644', codec: ['-f', 'yuv4mpegpipe'] });
+    // The fake camera: y4m (Chromium loops it at the file's frame rate). Only the first clip:
+    // the detector finds its face in every frame, whereas the second clip's frowning face is
+    // missed in most frames of its last second, so a window that happened to fall there
+    // (on a slow machine) would look like a failure to find the face.
+    media.camera = encodeFaces(clips.slice(0, 1), join(dir, 'camera.y4m'), { fps: 10, pad: '400:300:100:50:0x556644', codec: ['-f', 'yuv4mpegpipe'] });
     media.text = join(dir, 'holiday.mp4');
     writeFileSync(media.text, 'this is a shopping list, not a video\n'.repeat(50));
     media.truncated = join(dir, 'cut-short.mp4');
@@ -156,7 +159,7 @@ describe('with WebGPU and a fake webcam', () => {
         const cy = s.faceBox.y + s.faceBox.height / 2;
         assert.ok(cx > 100 && cx < 324 && cy > 50 && cy < 274, `face centre (${cx}, ${cy}) is not on the face`);
         const found = s.timeline.map((w) => w.faces.filter(Boolean).length);
-        assert.ok(found.every((n) => n >= 4), `faces found per window (of 16): ${found}`);
+        assert.ok(found.every((n) => n >= 12), `faces found per window (of 16): ${found}`);
         assert.match(await page.getAttribute('#overlay', 'data-face'), /^\d+,\d+,\d+,\d+$/);
         assert.equal(await page.locator('#timeline [data-window]').count(), s.timeline.length);
         assert.match(await page.textContent('#speed'), /ms per window/);

@@ -14,6 +14,7 @@
 //! NCDHW output, then makes separate passes for bias, residual and ReLU.
 
 mod direct;
+mod epilogue;
 mod gemm;
 mod parallel;
 mod scratch;

@@ -13,6 +13,7 @@
 use burn::tensor::{Bytes, DType, Shape, ops::ConvOptions};
 use burn_flex::{FlexTensor, Layout};
 
+use super::epilogue::Epilogue;
 use super::gemm::{Matrix, matmul};
 use super::parallel::{SharedOutput, map_parts};
 use super::scratch;
@@ -86,15 +87,6 @@ pub(super) fn conv3d_f32(
     scratch::give_back(transformed);
     scratch::give_back(products);
     FlexTensor::new(Bytes::from_elems(output), Layout::contiguous(out_shape), DType::F32)
-}
-
-/// What is applied to each output value as it is written.
-struct Epilogue<'a> {
-    /// Per output channel.
-    bias: Option<&'a [f32]>,
-    /// Same layout as the output.
-    residual: Option<&'a [f32]>,
-    relu: bool,
 }
 
 /// [B, Cin, T, H, W] → V: [B, 16, T, Cin, H/2 · W/2], V[b][4k + l][t][c][i·W/2 + j] =
@@ -245,7 +237,6 @@ fn transform_output(products: &[f32], [batch, channels, frames]: [usize; 3], [ro
     let shared = SharedOutput(out.as_mut_ptr());
     let transform = |part: usize| {
         let (b, c) = (part / channels, part % channels);
-        let bias = epilogue.bias.map_or(0.0, |bias| bias[c]);
         // Aᵀ·M over the rows: by[a][l] for output row a and component column l; then ·A
         // over the columns: the even and the odd output columns.
         let (mut by, mut halves): ([[Vec<f32>; 4]; 2], _) = (std::array::from_fn(|_| zeros(columns)), zeros::<2>(columns));
@@ -262,15 +253,10 @@ fn transform_output(products: &[f32], [batch, channels, frames]: [usize; 3], [ro
                     // SAFETY: part (b, c) alone writes Y[b][c], and this row lies in it.
                     let row = unsafe { std::slice::from_raw_parts_mut(shared.pointer().add(start), width) };
                     for ((pair, &even), &odd) in row.chunks_exact_mut(2).zip(&halves[0]).zip(&halves[1]) {
-                        pair[0] = even + bias;
-                        pair[1] = odd + bias;
+                        pair[0] = even;
+                        pair[1] = odd;
                     }
-                    if let Some(residual) = epilogue.residual {
-                        row.iter_mut().zip(&residual[start..start + width]).for_each(|(v, r)| *v += r);
-                    }
-                    if epilogue.relu {
-                        row.iter_mut().for_each(|v| *v = v.max(0.0));
-                    }
+                    epilogue.finish(c, start, row);
                 }
             }
         }

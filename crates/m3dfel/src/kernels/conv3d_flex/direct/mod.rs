@@ -25,9 +25,9 @@ use std::ops::Range;
 use burn::tensor::{Bytes, DType, Shape, ops::ConvOptions};
 use burn_flex::{FlexTensor, Layout};
 
+use super::epilogue::Epilogue;
 use super::parallel::{SharedOutput, map_parts, threads};
 use super::scratch;
-use tile::Epilogue;
 
 /// Most input values relaid at once (64 MiB): larger batches are convolved a group of
 /// items at a time.

@@ -3,6 +3,7 @@
 
 use std::ops::Range;
 
+use super::super::epilogue::Epilogue;
 use super::simd::Lanes;
 use super::{Isa, Plan, Tile};
 
@@ -31,15 +32,6 @@ pub(super) fn shape(isa: Isa) -> (usize, usize) {
         Isa::Simd128 => (SIMD128.0, SIMD128.1, <super::simd::Simd128 as Lanes>::N),
     };
     (vectors * lanes, channels)
-}
-
-/// What is applied to each output value as it is written.
-pub(super) struct Epilogue<'a> {
-    /// Per output channel.
-    pub bias: Option<&'a [f32]>,
-    /// Same layout as the output.
-    pub residual: Option<&'a [f32]>,
-    pub relu: bool,
 }
 
 /// Convolves `tiles` for the output `channels` and writes them through the epilogue.
@@ -250,20 +242,10 @@ unsafe fn write_tile(plan: &Plan, tile: &Tile, width: usize, sums: &[f32], chann
             let first_output = (tile.frame * rows + row) * columns + column;
             for (k, channel) in channels.clone().enumerate() {
                 let start = (tile.item * plan.out_channels + channel) * positions + first_output;
-                let bias = epilogue.bias.map_or(0.0, |b| b[channel]);
-                let residual = epilogue.residual.map(|r| &r[start..start + run]);
-                let values = &sums[k * width + lane..][..run];
-                for (i, &sum) in values.iter().enumerate() {
-                    let mut v = sum + bias;
-                    if let Some(residual) = residual {
-                        v += residual[i];
-                    }
-                    if epilogue.relu {
-                        v = v.max(0.0);
-                    }
-                    // SAFETY: the caller's; `start + i` is an output position of this tile.
-                    unsafe { *output.add(start + i) = v };
-                }
+                // SAFETY: the caller's; `start..start + run` are output positions of this tile.
+                let values = unsafe { std::slice::from_raw_parts_mut(output.add(start), run) };
+                values.copy_from_slice(&sums[k * width + lane..][..run]);
+                epilogue.finish(channel, start, values);
             }
         }
         lane += row_len - column;

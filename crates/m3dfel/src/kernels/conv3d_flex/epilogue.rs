@@ -1,0 +1,29 @@
+//! What both forward convolutions apply to their output as they write it: bias, residual
+//! and ReLU, in that order (the order of the backbone's unfused layers, so that the fused
+//! and unfused paths give the same floats).
+
+/// The epilogue of one convolution call (or of one group of its batch items).
+pub(super) struct Epilogue<'a> {
+    /// Per output channel.
+    pub bias: Option<&'a [f32]>,
+    /// Same layout as the output (the call's or the group's items).
+    pub residual: Option<&'a [f32]>,
+    pub relu: bool,
+}
+
+impl Epilogue<'_> {
+    /// `values` holds convolution sums of output `channel` at the contiguous output positions
+    /// `start..start + values.len()`; replaces each by relu(sum + bias + residual).
+    #[inline(always)]
+    pub fn finish(&self, channel: usize, start: usize, values: &mut [f32]) {
+        let bias = self.bias.map_or(0.0, |bias| bias[channel]);
+        let end = start + values.len();
+        match self.residual {
+            Some(residual) => values.iter_mut().zip(&residual[start..end]).for_each(|(v, r)| *v = *v + bias + r),
+            None => values.iter_mut().for_each(|v| *v += bias),
+        }
+        if self.relu {
+            values.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+    }
+}
