@@ -18,7 +18,7 @@ use burn::backend::Flex;
 use burn::tensor::{Distribution, Tensor, ops::ConvOptions};
 use m3dfel::M3dfelConfig;
 use m3dfel::backbone::conv::{Conv3dBackend, ConvEpilogue, conv3d_portable};
-use m3dfel::kernels::conv3d_flex::{Isa, best_isa, conv3d_direct, winograd};
+use m3dfel::kernels::conv3d_flex::{Isa, Kernel, best_isa, conv3d_with, winograd};
 
 const WARMUP: usize = 1;
 const RUNS: usize = 5;
@@ -157,7 +157,7 @@ fn main() {
         })];
         for &isa in &isas {
             times.push(time(|| {
-                conv3d_direct(isa, x.clone(), weight.clone(), Some(bias.clone()), layer.options(), epilogue());
+                conv3d_with(Kernel::Direct(isa), x.clone(), weight.clone(), Some(bias.clone()), layer.options(), epilogue());
             }));
         }
         times.push(time(|| {

@@ -7,7 +7,7 @@
 use burn::backend::Flex;
 use burn::tensor::{Distribution, Tensor, ops::ConvOptions};
 use m3dfel::backbone::conv::{Conv3dBackend, ConvEpilogue, conv3d_portable};
-use m3dfel::kernels::conv3d_flex::{Isa, conv3d_direct, conv3d_winograd, winograd};
+use m3dfel::kernels::conv3d_flex::{Isa, Kernel, conv3d_with, winograd};
 
 struct Case {
     name: &'static str,
@@ -86,7 +86,7 @@ fn the_cpu_convolution_matches_burns_conv3d_with_every_epilogue_and_instruction_
                 <Flex as Conv3dBackend>::conv3d_fused(x.clone(), weight.clone(), bias.clone(), options.clone(), make(residual.clone())),
             )];
             for &isa in &isas {
-                let got = conv3d_direct(isa, x.clone(), weight.clone(), bias.clone(), options.clone(), make(residual.clone()));
+                let got = conv3d_with(Kernel::Direct(isa), x.clone(), weight.clone(), bias.clone(), options.clone(), make(residual.clone()));
                 results.push((format!("{isa:?}"), got));
             }
             // Every instruction set adds the same products in the same order, so every CPU
@@ -137,7 +137,7 @@ fn winograd_matches_burns_conv3d_and_the_cpu_backend_uses_it_where_it_applies() 
             let expected = conv3d_portable(x.clone(), weight.clone(), Some(bias.clone()), options.clone(), make(residual.clone()));
             let values = |t: &Tensor<Flex, 5>| t.to_data().to_vec::<f32>().unwrap();
             let flex = <Flex as Conv3dBackend>::conv3d_fused(x.clone(), weight.clone(), Some(bias.clone()), options.clone(), make(residual.clone()));
-            let got = conv3d_winograd(x.clone(), weight.clone(), Some(bias.clone()), options.clone(), make(residual.clone()));
+            let got = conv3d_with(Kernel::Winograd, x.clone(), weight.clone(), Some(bias.clone()), options.clone(), make(residual.clone()));
             // The backend's convolution is this one.
             assert!(values(&got) == values(&flex), "{}, {epilogue}: Flex differs from Winograd", case.name);
             let what = format!("{}, {epilogue}, Winograd", case.name);

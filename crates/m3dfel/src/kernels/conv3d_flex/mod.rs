@@ -41,31 +41,37 @@ pub fn best_isa() -> Option<Isa> {
     *BEST.get_or_init(Isa::preferred)
 }
 
-/// epilogue(conv3d(x) + bias) by the direct convolution with the instruction set `isa`
-/// (which must be one of [`Isa::available`]). f32, one group, no dilation.
-pub fn conv3d_direct(
-    isa: Isa,
-    x: Tensor<Flex, 5>,
-    weight: Tensor<Flex, 5>,
-    bias: Option<Tensor<Flex, 1>>,
-    options: ConvOptions<3>,
-    epilogue: ConvEpilogue<Flex>,
-) -> Tensor<Flex, 5> {
-    assert!(Isa::available().contains(&isa), "{isa:?} is not available on this CPU");
-    on_primitives(x, weight, bias, epilogue, |x, w, b, r, relu| direct::conv3d_f32(isa, x, w, b, r, &options, relu))
+/// One of these kernels, chosen by the caller (tests and benchmarks) rather than by
+/// [`Conv3dBackend`]'s dispatch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// The direct convolution with this instruction set (one of [`Isa::available`]).
+    Direct(Isa),
+    /// Winograd's F(2×2, 3×3) ([`winograd`]), for the convolutions where
+    /// [`winograd::applies`]; its matrix products choose their own instructions.
+    Winograd,
 }
 
-/// The same by Winograd's F(2×2, 3×3) ([`winograd`]), for the convolutions where
-/// [`winograd::applies`]; its matrix products choose their own instructions.
-pub fn conv3d_winograd(
+/// epilogue(conv3d(x) + bias) by `kernel`. f32, one group, no dilation.
+pub fn conv3d_with(
+    kernel: Kernel,
     x: Tensor<Flex, 5>,
     weight: Tensor<Flex, 5>,
     bias: Option<Tensor<Flex, 1>>,
     options: ConvOptions<3>,
     epilogue: ConvEpilogue<Flex>,
 ) -> Tensor<Flex, 5> {
-    assert!(winograd::applies(&x.dims(), &weight.dims(), &options), "Winograd's F(2×2, 3×3) does not apply to this convolution");
-    on_primitives(x, weight, bias, epilogue, |x, w, b, r, relu| winograd::conv3d_f32(x, w, b, r, relu))
+    match kernel {
+        Kernel::Direct(isa) => assert!(Isa::available().contains(&isa), "{isa:?} is not available on this CPU"),
+        Kernel::Winograd => assert!(
+            winograd::applies(&x.dims(), &weight.dims(), &options),
+            "Winograd's F(2×2, 3×3) does not apply to this convolution"
+        ),
+    }
+    on_primitives(x, weight, bias, epilogue, |x, w, b, r, relu| match kernel {
+        Kernel::Direct(isa) => direct::conv3d_f32(isa, x, w, b, r, &options, relu),
+        Kernel::Winograd => winograd::conv3d_f32(x, w, b, r, relu),
+    })
 }
 
 /// `convolution`(x, weight, bias, residual, relu) on the tensors' Flex primitives.
