@@ -8,6 +8,11 @@ use std::sync::Mutex;
 /// At most this many floats (256 MiB) are kept; larger leftovers are freed.
 const MAX_KEPT_FLOATS: usize = 64 << 20;
 
+/// The most floats (64 MiB) one intermediate array of a convolution should take: larger
+/// batches are relaid or transformed a group of items at a time, so that the arrays of a
+/// call fit in what the pool keeps.
+pub(super) const GROUP_FLOATS: usize = 16 << 20;
+
 static KEPT: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
 
 /// A buffer of at least `len` floats (its contents are whatever was there).

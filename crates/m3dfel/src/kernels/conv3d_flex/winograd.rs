@@ -16,14 +16,10 @@ use burn_flex::{FlexTensor, Layout};
 use super::epilogue::Epilogue;
 use super::gemm::{Matrix, matmul};
 use super::parallel::{SharedOutput, map_parts};
-use super::scratch;
+use super::scratch::{self, GROUP_FLOATS};
 
 /// Components of a transformed 4×4 tile.
 const COMPONENTS: usize = 16;
-
-/// Most transformed values (input or products) held at once (64 MiB each): larger batches
-/// are transformed and multiplied a group of items at a time.
-const GROUP_FLOATS: usize = 16 << 20;
 
 /// Whether [`conv3d_f32`] computes this convolution (`x` [B, Cin, T, H, W], `weight`
 /// [Cout, Cin, kT, kH, kW]): a 3×3×3 kernel, stride 1, padding 1, even H and W, and

@@ -27,11 +27,7 @@ use burn_flex::{FlexTensor, Layout};
 
 use super::epilogue::Epilogue;
 use super::parallel::{SharedOutput, map_parts, threads};
-use super::scratch;
-
-/// Most input values relaid at once (64 MiB): larger batches are convolved a group of
-/// items at a time.
-const GROUP_FLOATS: usize = 16 << 20;
+use super::scratch::{self, GROUP_FLOATS};
 
 /// The instruction sets the direct convolution is compiled for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
