@@ -29,6 +29,13 @@ export interface LoadOptions {
     weights?: string | URL | Blob | ArrayBuffer | ArrayBufferView;
     /** 'auto' (default): WebGPU when an adapter exists, otherwise or on any WebGPU failure the CPU. */
     backend?: 'auto' | Backend;
+    /**
+     * Threads of the CPU backend: 'auto' (default: one per processor, at most 16) or a
+     * number. More than one runs the threaded module (./wasm-threads/) on a pool of Web
+     * Workers and needs the model in a Web Worker of a cross-origin isolated page (COOP
+     * `same-origin` + COEP `require-corp`); elsewhere the CPU backend uses one thread.
+     */
+    threads?: 'auto' | number;
     onProgress?: (progress: LoadProgress) => void;
     /** Where the .wasm comes from, when not next to this file (e.g. its bytes in Node). */
     wasm?: string | URL | ArrayBuffer | ArrayBufferView | WebAssembly.Module | Response;
@@ -175,8 +182,10 @@ export declare class M3dfel {
     private constructor();
     static load(options?: LoadOptions): Promise<M3dfel>;
     readonly backend: Backend;
-    /** Why this backend was chosen, for people. */
+    /** Why this backend was chosen (and, on the CPU, why this many threads), for people. */
     readonly backendReason: string;
+    /** Threads the CPU backend runs on (1 on WebGPU, whose small CPU part is single-threaded). */
+    readonly threads: number;
     /** The WebGPU adapter, when running on WebGPU. */
     readonly adapter?: string;
     readonly preset: string;

@@ -30,6 +30,47 @@ function loadWasm(wasm) {
     return wasmReady;
 }
 
+/** Most Web Workers the threaded CPU backend starts with `threads: 'auto'`. */
+const MAX_THREADS = 16;
+
+let threadPool = null;
+
+/** Why the threaded CPU module cannot run here, or null where it can. */
+function whyNoThreads() {
+    if (typeof WorkerGlobalScope === 'undefined' || !(globalThis instanceof WorkerGlobalScope)) {
+        return typeof document === 'undefined'
+            ? 'threads need a Web Worker of a browser'
+            : "the model runs on the page's main thread (threads need it in a Web Worker)";
+    }
+    if (!globalThis.crossOriginIsolated) {
+        return 'the page is not cross-origin isolated (threads need the COOP and COEP headers)';
+    }
+    return null;
+}
+
+/**
+ * The threaded CPU module (./wasm-threads/: built with atomics, no WebGPU) with its pool of
+ * Web Workers sharing the module's memory; started once, on the first CPU load that may use
+ * it. Resolves to {module, threads} or, where threads cannot run, {threads: 1, reason}.
+ */
+function startThreads(requested) {
+    const why = whyNoThreads();
+    if (why) return { threads: 1, reason: why };
+    const wanted = requested === 'auto' ? Math.min(globalThis.navigator?.hardwareConcurrency || 1, MAX_THREADS) : requested;
+    if (wanted < 2) return { threads: 1, reason: requested === 'auto' ? 'this device reports one processor' : 'one thread was requested' };
+    threadPool ??= (async () => {
+        const module = await import('./wasm-threads/m3dfel_wasm.js');
+        await module.default();
+        // Rayon's pool is global to the module and starts once: later loads share it.
+        await module.initThreadPool(wanted);
+        return { module, threads: module.threadCount() };
+    })().catch((error) => {
+        threadPool = null;
+        return { threads: 1, reason: `the threaded module failed to start (${error.message})` };
+    });
+    return threadPool;
+}
+
 /** Errors from the module as M3dfelError; a trap (a bug) says so instead of "unreachable". */
 function explain(error, context) {
     if (error instanceof M3dfelError || error?.name === 'AbortError') return error;
@@ -198,18 +239,25 @@ export class M3dfel {
     /**
      * Loads the WebAssembly module and the weights, picks the backend, warms up.
      * backend: 'auto' (WebGPU when an adapter exists, otherwise or on any WebGPU failure
-     * the CPU), 'webgpu' or 'cpu'.
+     * the CPU), 'webgpu' or 'cpu'. threads: how many threads the CPU backend uses, 'auto'
+     * (one per processor, at most 16) or a number; more than one needs the model in a Web
+     * Worker of a cross-origin isolated page, and falls back to one thread elsewhere.
      */
-    static async load({ weights = DEMO_WEIGHTS, backend = 'auto', onProgress, wasm, signal, warmUp = true } = {}) {
+    static async load({ weights = DEMO_WEIGHTS, backend = 'auto', threads = 'auto', onProgress, wasm, signal, warmUp = true } = {}) {
         if (!['auto', 'webgpu', 'cpu'].includes(backend)) {
             throw new M3dfelError(`unknown backend "${backend}": use "auto", "webgpu" or "cpu"`);
+        }
+        if (threads !== 'auto' && !(Number.isInteger(threads) && threads >= 1)) {
+            throw new M3dfelError(`threads must be 'auto' or a whole number from 1, got ${JSON.stringify(threads)}`);
         }
         onProgress?.({ phase: 'wasm' });
         await loadWasm(wasm);
         const { name, bytes } = await readWeights(weights, onProgress, signal);
+        let pool = { threads: 1 };
         const start = async (choice) => {
             onProgress?.({ phase: 'backend', backend: choice });
-            const engine = await Engine.load(name, bytes, choice).catch((error) => {
+            if (choice === 'cpu') pool = await startThreads(threads);
+            const engine = await (pool.module?.Engine ?? Engine).load(name, bytes, choice).catch((error) => {
                 throw explain(error, choice === 'webgpu' ? 'WebGPU' : undefined);
             });
             if (warmUp) {
@@ -249,9 +297,13 @@ export class M3dfel {
             }
         }
         onProgress?.({ phase: 'ready', backend: engine.backend });
+        if (engine.backend === 'cpu') {
+            reason += pool.module ? `; ${pool.threads} threads` : `; one thread: ${pool.reason}`;
+        }
         return new M3dfel(engine, {
             backend: engine.backend,
             backendReason: reason,
+            threads: engine.backend === 'cpu' ? pool.threads : 1,
             adapter: engine.backend === 'webgpu' ? adapter : undefined,
             preset: engine.preset,
             frameSize: engine.frameSize,

@@ -7,8 +7,10 @@
 #      too), one timed run each per round after a warm-up: a shared or throttled machine
 #      drifts by ±20 % over minutes, and a ratio taken within a round cancels that drift.
 #      Reported: the median of the per-round ratios and each side's median time.
-#   3. the browser package's CPU backend (WebAssembly in Node, one thread) vs native, small
-#      preset, one clip (native with all threads and with one)
+#   3. the browser package's CPU backend vs native, small preset, one clip: WebAssembly in
+#      Node (one thread) and in headless Chromium (a Web Worker of a cross-origin isolated
+#      page: one thread, and the threaded module's pool of one thread per processor);
+#      native with all threads and with one
 #   4. startup: process start to the first result (CLI and Node, demo weights, one clip)
 # Results: runs/bench/results.json (machine-readable) and a table on stdout.
 # Usage: bash scripts/bench.sh [--runs N]      (N rounds, default 5; about 15 minutes on 2 cores)
@@ -16,6 +18,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 ensure_python_env
+ensure_browser
+(cd tests/browser && npm ci --no-audit --no-fund --silent)  # playwright-core drives Chromium
 runs=5
 if [[ "${1:-}" == --runs ]]; then runs=$2; fi
 out=runs/bench
@@ -41,11 +45,12 @@ for round in $(seq "$runs"); do
     if (( round % 2 )); then "${ours[@]}"; "${theirs[@]}"; else "${theirs[@]}"; "${ours[@]}"; fi
 done
 
-echo "== 3: WebAssembly (Node) vs native, small preset, one clip" >&2
+echo "== 3: WebAssembly (Node, Chromium) vs native, small preset, one clip" >&2
 small=(--inference-preset small --inference-batches 1 --train-batches --runs "$runs")
 "$bin/trainer" bench "${small[@]}" --save-weights "$out/small.safetensors" --json "$out/m3dfel-small.json"
 RAYON_NUM_THREADS=1 "$bin/trainer" bench "${small[@]}" --json "$out/m3dfel-small-1-thread.json"
 node scripts/bench-wasm.mjs --weights "$out/small.safetensors" --runs "$runs" --json "$out/wasm-small.json"
+node scripts/bench-wasm-browser.mjs --weights "$out/small.safetensors" --runs "$runs" --json "$out/wasm-chromium-small.json"
 
 echo "== 4: startup (demo weights, one clip)" >&2
 "$python" -c "import numpy as np; np.save('$out/clip.npy', np.random.default_rng(0).random((16, 3, 32, 32), dtype=np.float32))"

@@ -20,6 +20,10 @@ def find(report, name, batch):
     return next(m for m in report["measurements"] if m["name"] == name and m["batch"] == batch)
 
 
+def plural(threads):
+    return f"{threads} thread{'s' if threads > 1 else ''}"
+
+
 def cpu_model():
     try:
         with open("/proc/cpuinfo") as f:
@@ -40,6 +44,7 @@ def main(out):
         sys.exit(f"{out}: expected as many m3dfel-cpu-N.json as torch-cpu-N.json files (got {len(ours_rounds)} and {len(torch_rounds)})")
     ours, torch = ours_rounds[0], torch_rounds[0]
     small, small1, wasm = load(out, "m3dfel-small.json"), load(out, "m3dfel-small-1-thread.json"), load(out, "wasm-small.json")
+    chromium = load(out, "wasm-chromium-small.json")
     tiny_wasm, cli = load(out, "wasm-tiny.json"), load(out, "cli-startup.json")
     rows = []
     for name, batch in [("inference", 1), ("inference", 8), ("train step", 8)]:
@@ -49,19 +54,23 @@ def main(out):
                      "m3dfel_s": statistics.median(a), "reference": "PyTorch", "reference_s": statistics.median(b),
                      "ratio": statistics.median(x / y for x, y in zip(a, b)),
                      "rounds": {"m3dfel_s": a, "reference_s": b}})
-    w = find(wasm, "inference", 1)["median_seconds"]
-    for native, threads in [(small, ours["threads"]), (small1, 1)]:
-        n = find(native, "inference", 1)["median_seconds"]
-        rows.append({"what": f"WASM (Node, 1 thread) vs native ({threads} thread{'s' if threads > 1 else ''}), small preset, 1 clip",
-                     "m3dfel_s": w, "reference": "native", "reference_s": n, "ratio": w / n})
+    wasm_runs = [("Node", 1, find(wasm, "inference", 1)["median_seconds"])]
+    wasm_runs += [("Chromium", m["threads"], m["median_seconds"]) for m in chromium["measurements"]]
+    for where, wasm_threads, w in wasm_runs:
+        for native, threads in [(small, ours["threads"]), (small1, 1)]:
+            n = find(native, "inference", 1)["median_seconds"]
+            rows.append({"what": f"WASM ({where}, {plural(wasm_threads)}) vs native ({plural(threads)}), small preset, 1 clip",
+                         "m3dfel_s": w, "reference": "native", "reference_s": n, "ratio": w / n})
     cli_s = statistics.median(cli["cli_startup_microseconds"]) / 1e6
     results = {
         "machine": {"cpu": cpu_model(), "threads": ours["threads"], "system": platform.platform()},
         "versions": {"m3dfel": ours["implementation"], "pytorch": torch["implementation"], "wasm": wasm["implementation"],
+                     "wasm_chromium": chromium["implementation"],
                      "rustc": subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()},
         "ratios": rows,
         "startup_seconds": {"cli_predict_tiny": cli_s, "node_package_tiny": tiny_wasm["startup_seconds"]},
-        "raw": {"m3dfel": ours_rounds, "pytorch": torch_rounds, "native_small": small, "native_small_1_thread": small1, "wasm_small": wasm},
+        "raw": {"m3dfel": ours_rounds, "pytorch": torch_rounds, "native_small": small, "native_small_1_thread": small1, "wasm_small": wasm,
+                "wasm_chromium_small": chromium},
     }
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(results, f, indent=1)

@@ -12,11 +12,16 @@ mkdir -p "$M3DFEL_CACHE" "$CARGO_TARGET_DIR"
 # from another checkout (an earlier CI clone) could be taken as up to date. When the target
 # folder last served another checkout, drop the project's crates; registry crates stay.
 workspace_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# The browser package's threaded module is built with another std (scripts/build-wasm.sh),
+# so it has a target folder of its own.
+WASM_THREADS_TARGET_DIR="$CARGO_TARGET_DIR/wasm-threads"
 if [ "$(cat "$CARGO_TARGET_DIR/.workspace-root" 2>/dev/null)" != "$workspace_root" ]; then
     for target in "" "--target wasm32-unknown-unknown"; do
         # shellcheck disable=SC2086
         cargo clean --quiet --release $target -p m3dfel -p m3dfel-cli -p m3dfel-wasm -p trainer 2>/dev/null || true
     done
+    CARGO_TARGET_DIR="$WASM_THREADS_TARGET_DIR" \
+        cargo clean --quiet --release --target wasm32-unknown-unknown -p m3dfel -p m3dfel-wasm 2>/dev/null || true
     echo "$workspace_root" > "$CARGO_TARGET_DIR/.workspace-root"
 fi
 
@@ -46,6 +51,8 @@ ensure_apt() {
 ensure_wasm_tools() {
     rustup target list --installed | grep -q '^wasm32-unknown-unknown$' \
         || rustup target add wasm32-unknown-unknown
+    # Rust's library sources: the threaded module rebuilds std with atomics.
+    rustup component list --installed | grep -q '^rust-src$' || rustup component add rust-src
     local version
     version=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"$/\1/p')
     if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $version" ]; then

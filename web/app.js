@@ -100,7 +100,9 @@ async function loadModel(weights, backend) {
         demo.model = info;
         demo.backend = info.backend;
         document.body.dataset.backend = info.backend;
-        $('backend').textContent = info.backend === 'webgpu' ? `WebGPU (${info.adapter ?? 'adapter'})` : 'CPU (WebAssembly)';
+        $('backend').textContent = info.backend === 'webgpu'
+            ? `WebGPU (${info.adapter ?? 'adapter'})`
+            : `CPU (WebAssembly, ${info.threads} thread${info.threads > 1 ? 's' : ''})`;
         $('backend-reason').textContent = info.backendReason;
         $('weights').textContent = `${weightsName(weights)}: preset ${info.preset}, ${(info.parameters / 1e6).toFixed(2)} M parameters, ` +
             `${megabytes(info.weightBytes)}, ${info.numFrames} frames of ${info.frameSize}×${info.frameSize} per clip`;

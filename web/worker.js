@@ -17,9 +17,9 @@ const handlers = {
             onProgress: (progress) => postMessage({ type: 'progress', progress }),
         });
         model = loaded;
-        const { backendReason, adapter, preset, frameSize, numFrames, instanceLength, parameters, weightBytes } = model;
+        const { backendReason, adapter, threads, preset, frameSize, numFrames, instanceLength, parameters, weightBytes } = model;
         return {
-            backend: model.backend, backendReason, adapter, preset, frameSize, numFrames, instanceLength,
+            backend: model.backend, backendReason, adapter, threads, preset, frameSize, numFrames, instanceLength,
             parameters, weightBytes, weights: model.weights, demo: weights === undefined,
         };
     },

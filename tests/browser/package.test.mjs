@@ -58,7 +58,8 @@ before(() => {
     const scratch = mkdtempSync(join(tmpdir(), 'm3dfel-package-'));
     const [packed] = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', scratch], { cwd: PKG, encoding: 'utf8' }));
     const packedFiles = packed.files.map((f) => f.path);
-    for (const file of ['m3dfel.js', 'm3dfel.d.ts', 'wasm/m3dfel_wasm_bg.wasm', 'wasm/m3dfel_wasm.js', 'weights/m3dfel-tiny-synthetic.safetensors', 'README.md', 'LICENSE']) {
+    for (const file of ['m3dfel.js', 'm3dfel.d.ts', 'wasm/m3dfel_wasm_bg.wasm', 'wasm/m3dfel_wasm.js',
+        'wasm-threads/m3dfel_wasm_bg.wasm', 'wasm-threads/m3dfel_wasm.js', 'weights/m3dfel-tiny-synthetic.safetensors', 'README.md', 'LICENSE']) {
         assert.ok(packedFiles.includes(file), `the tarball lacks ${file} (has ${packedFiles.join(', ')})`);
     }
     app = join(scratch, 'app');
@@ -85,6 +86,17 @@ onmessage = async () => {
     const model = await ready;
     const clip = new Float32Array(await (await fetch('/clip.bin')).arrayBuffer());
     postMessage({ backend: model.backend, result: await model.classifyClip(clip) });
+  } catch (error) { postMessage({ error: error.message }); }
+};`);
+    // The CPU backend in a worker of this (cross-origin isolated) page: on the thread pool
+    // ('auto') and on one thread.
+    writeFileSync(join(app, 'cpu-worker.js'), `import { M3dfel } from '/node_modules/m3dfel/m3dfel.js';
+onmessage = async ({ data: threads }) => {
+  try {
+    const model = await M3dfel.load({ backend: 'cpu', threads });
+    const clip = new Float32Array(await (await fetch('/clip.bin')).arrayBuffer());
+    postMessage({ threads: model.threads, reason: model.backendReason, processors: navigator.hardwareConcurrency,
+      isolated: crossOriginIsolated, result: await model.classifyClip(clip) });
   } catch (error) { postMessage({ error: error.message }); }
 };`);
 });
@@ -303,12 +315,35 @@ describe('in headless Chromium without WebGPU', () => {
             const model = await M3dfel.load();
             const clip = new Float32Array(await (await fetch('/clip.bin')).arrayBuffer());
             const webgpu = await M3dfel.load({ backend: 'webgpu' }).then(() => 'loaded', (e) => e.message);
-            return { backend: model.backend, reason: model.backendReason, result: await model.classifyClip(clip), webgpu };
+            return { backend: model.backend, reason: model.backendReason, threads: model.threads, result: await model.classifyClip(clip), webgpu };
         });
         assert.equal(out.backend, 'cpu');
         assert.match(out.reason, /WebGPU.*(adapter|missing)/);
+        assert.equal(out.threads, 1);
+        assert.match(out.reason, /one thread: the model runs on the page's main thread/);
         assert.match(out.webgpu, /^WebGPU was requested but/);
         assertSameResult(out.result, reference, 'auto → cpu');
+    });
+
+    test('in a worker of an isolated page the CPU runs on one thread per processor, with the same numbers', async () => {
+        const run = (threads) => page.evaluate((threads) => new Promise((resolve) => {
+            const worker = new Worker('/cpu-worker.js', { type: 'module' });
+            worker.onmessage = ({ data }) => { worker.terminate(); resolve(data); };
+            worker.onerror = (event) => resolve({ error: event.message });
+            worker.postMessage(threads);
+        }), threads);
+        const [pool, one] = [await run('auto'), await run(1)];
+        assert.equal(pool.error, undefined);
+        assert.equal(one.error, undefined);
+        assert.ok(pool.isolated, 'the test server sends COOP and COEP');
+        assert.ok(pool.processors >= 2, `Chromium reports ${pool.processors} processor(s): this test needs 2 or more`);
+        assert.equal(pool.threads, Math.min(pool.processors, 16), pool.reason);
+        assert.match(pool.reason, new RegExp(`; ${pool.threads} threads$`));
+        assert.equal(one.threads, 1);
+        assert.match(one.reason, /one thread: one thread was requested/);
+        assertSameResult(pool.result, reference, 'cpu, thread pool');
+        assertSameResult(one.result, reference, 'cpu, one thread');
+        assert.ok(difference(pool.result, one.result) <= 1e-6, 'thread pool vs one thread');
     });
 
     test('bad inputs reject with a clear message and the model keeps working', async () => {
@@ -333,6 +368,7 @@ describe('in headless Chromium without WebGPU', () => {
                 notWeights: () => M3dfel.load({ weights: '/notes.safetensors', backend: 'cpu' }),
                 missingWeights: () => M3dfel.load({ weights: '/nowhere.safetensors', backend: 'cpu' }),
                 badBackend: () => M3dfel.load({ backend: 'tpu' }),
+                badThreads: () => M3dfel.load({ backend: 'cpu', threads: 0 }),
                 noFace: () => model.classifyClip(Array(16).fill(frame), { faceCrop: true }),
                 mixedSizes: () => model.classifyClip([new ImageData(20, 20), ...Array(15).fill(frame)], { faceCrop: true }),
             };
@@ -351,6 +387,7 @@ describe('in headless Chromium without WebGPU', () => {
             notWeights: /notes\.safetensors: not a weight file: .*unknown content/,
             missingWeights: /could not download the weights from .*nowhere\.safetensors: HTTP 404/,
             badBackend: /unknown backend "tpu"/,
+            badThreads: /threads must be 'auto' or a whole number from 1, got 0/,
             noFace: /no face was found in any of the 16 frames: .*turn the face crop off/,
             mixedSizes: /faceCrop needs frames of one size: frame 1 is 20×20, frame 2 is 40×30/,
         };

@@ -271,7 +271,10 @@ describe('with WebGPU and a fake webcam', () => {
         const loaded = await demoState(page);
         assert.equal(loaded.state, 'ready', loaded.message);
         assert.equal(loaded.backend, 'cpu');
-        assert.equal(loaded.model.backendReason, 'the CPU was requested');
+        // The page runs the model in a worker and is served cross-origin isolated: the CPU
+        // backend gets the thread pool (one thread per processor Chromium reports).
+        assert.ok(loaded.model.threads >= 2, loaded.model.backendReason);
+        assert.equal(loaded.model.backendReason, `the CPU was requested; ${loaded.model.threads} threads`);
         assert.equal(loaded.model.demo, false);
         assert.ok(await page.isHidden('#demo-warning'));
         assert.match(await page.textContent('#weights'), /m3dfel-tiny-synthetic\.safetensors/);
@@ -299,6 +302,8 @@ describe('without WebGPU, on a phone-sized screen', () => {
         assert.equal(s.dom.backend, 'cpu');
         assert.match(s.model.backendReason, /no adapter|no WebGPU/);
         assert.match(await page.textContent('#backend-reason'), /running on the CPU/);
+        assert.ok(s.model.threads >= 2, s.model.backendReason);
+        assert.equal(await page.textContent('#backend'), `CPU (WebAssembly, ${s.model.threads} threads)`);
     });
 
     test('no camera: a message that says so', async () => {

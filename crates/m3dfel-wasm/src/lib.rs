@@ -7,12 +7,21 @@
 //! images into frames. Every failure is returned as a JavaScript `Error` with a message for
 //! people; inputs are checked here before they reach Burn, whose panics would abort the
 //! module.
+//!
+//! Two builds: the main one (feature `webgpu`: WebGPU, and the CPU on one thread) and the
+//! threaded one (feature `threads`, compiled with atomics: the CPU only, its kernels spread
+//! over a pool of Web Workers that `initThreadPool` starts).
 #![cfg(target_arch = "wasm32")]
 
+#[cfg(feature = "webgpu")]
 use std::cell::Cell;
 
-use burn::backend::wgpu::{RuntimeOptions, WgpuDevice, graphics::WebGpu, init_setup_async};
-use burn::backend::{Flex, Wgpu};
+use burn::backend::Flex;
+#[cfg(feature = "webgpu")]
+use burn::backend::{
+    Wgpu,
+    wgpu::{RuntimeOptions, WgpuDevice, graphics::WebGpu, init_setup_async},
+};
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 use m3dfel::face::detector::TinyFaceDetector;
 use m3dfel::face::{DETECTOR_INPUT, MIN_SCORE};
@@ -22,9 +31,24 @@ use m3dfel::{M3dfel, M3dfelConfig};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
+/// Threads the CPU kernels spread their work over: the pool `initThreadPool` started. Only
+/// after it: called first, it would fix Rayon's pool at the calling thread alone.
+#[cfg(feature = "threads")]
+#[wasm_bindgen(js_name = threadCount)]
+pub fn thread_count() -> usize {
+    rayon::current_num_threads()
+}
+
+#[cfg(feature = "webgpu")]
 thread_local! {
     /// Burn's WebGPU runtime is set up once per module instance.
     static WEBGPU_READY: Cell<bool> = const { Cell::new(false) };
+}
+
+thread_local! {
     /// The face detector, with its embedded weights decoded on first use.
     static DETECTOR: TinyFaceDetector = TinyFaceDetector::new();
 }
@@ -36,6 +60,7 @@ enum Model {
     /// Burn 0.21's autotuned matmul kernels give wrong results on some WebGPU adapters
     /// (SwiftShader: a [8, 64] × [64, 256] product off by 100 %), and DLIAM is made of
     /// small matmuls; the 3D convolutions are exact (tests/wgpu.rs checks both in Chromium).
+    #[cfg(feature = "webgpu")]
     WebGpu { backbone: M3dfel<Wgpu>, head: M3dfel<Flex>, device: WgpuDevice },
 }
 
@@ -59,6 +84,7 @@ impl Engine {
                 let loaded = file.load::<Flex>(&fallback, &Default::default()).map_err(|e| JsError::new(&e.to_string()))?;
                 (Model::Cpu(loaded.model.fold_batch_norm()), loaded.config)
             }
+            #[cfg(feature = "webgpu")]
             "webgpu" => {
                 let device = WgpuDevice::default();
                 if !WEBGPU_READY.get() {
@@ -69,6 +95,8 @@ impl Engine {
                 let cpu = file.load::<Flex>(&fallback, &Default::default()).map_err(|e| JsError::new(&e.to_string()))?;
                 (Model::WebGpu { backbone: gpu.model.fold_batch_norm(), head: cpu.model, device }, gpu.config)
             }
+            #[cfg(not(feature = "webgpu"))]
+            "webgpu" => return Err(JsError::new("this build of the module (the threaded CPU one) has no WebGPU backend")),
             other => return Err(JsError::new(&format!("unknown backend \"{other}\": use \"webgpu\" or \"cpu\""))),
         };
         Ok(Engine { model, config })
@@ -79,6 +107,7 @@ impl Engine {
     pub fn backend(&self) -> String {
         match self.model {
             Model::Cpu(_) => "cpu",
+            #[cfg(feature = "webgpu")]
             Model::WebGpu { .. } => "webgpu",
         }
         .to_string()
@@ -113,6 +142,7 @@ impl Engine {
     pub fn parameters(&self) -> usize {
         match &self.model {
             Model::Cpu(model) => model.num_parameters(),
+            #[cfg(feature = "webgpu")]
             Model::WebGpu { head, .. } => head.num_parameters(),
         }
     }
@@ -137,6 +167,7 @@ impl Engine {
         let clips = TensorData::new(clips, shape);
         let output = match &self.model {
             Model::Cpu(model) => model.forward(Tensor::from_data(clips, &Default::default())),
+            #[cfg(feature = "webgpu")]
             Model::WebGpu { backbone, head, device } => {
                 let features = backbone.embed_instances(Tensor::from_data(clips, device)); // [B, N, w₃]
                 let dims = features.dims();

@@ -1,0 +1,85 @@
+// The browser package's CPU backend timed in headless Chromium on one clip, in a Web Worker
+// of a cross-origin isolated page: once on one thread (the main module) and once on the
+// threaded module's pool of Web Workers. Node has no such pool, hence a browser.
+//   node scripts/bench-wasm-browser.mjs --weights FILE.safetensors [--runs 5] [--threads 1,auto] [--json out.json]
+// Needs: pkg/ built (bash scripts/build-wasm.sh), Debian's chromium, and tests/browser's
+// packages (cd tests/browser && npm ci) for playwright-core.
+import { copyFileSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+import { launch } from '../tests/browser/lib/chromium.mjs';
+import { serve } from './serve.mjs';
+
+const { values: args } = parseArgs({
+    options: {
+        weights: { type: 'string' }, runs: { type: 'string', default: '5' }, warmup: { type: 'string', default: '1' },
+        threads: { type: 'string', default: '1,auto' }, json: { type: 'string' },
+    },
+});
+if (!args.weights) {
+    console.error('usage: node scripts/bench-wasm-browser.mjs --weights FILE.safetensors [--runs 5] [--warmup 1] [--threads 1,auto] [--json out.json]');
+    process.exit(2);
+}
+
+// The site: the package, the weights and a worker that loads and times the model.
+const site = mkdtempSync(join(tmpdir(), 'm3dfel-bench-'));
+symlinkSync(fileURLToPath(new URL('../pkg', import.meta.url)), join(site, 'pkg'));
+copyFileSync(args.weights, join(site, 'weights.safetensors'));
+writeFileSync(join(site, 'index.html'), '<!doctype html><meta charset="utf-8"><title>m3dfel bench</title>');
+writeFileSync(join(site, 'worker.js'), `import { M3dfel } from '/pkg/m3dfel.js';
+onmessage = async ({ data: { threads, runs, warmup } }) => {
+  try {
+    const began = performance.now();
+    const model = await M3dfel.load({ weights: '/weights.safetensors', backend: 'cpu', threads, warmUp: false });
+    const clip = new Float32Array(model.numFrames * 3 * model.frameSize ** 2).map((_, i) => ((i * 7919) % 1000) / 1000);
+    await model.classifyClip(clip);
+    const startup = (performance.now() - began) / 1000;
+    for (let i = 1; i < warmup; i++) await model.classifyClip(clip);
+    const seconds = [];
+    for (let run = 0; run < runs; run++) {
+      const start = performance.now();
+      await model.classifyClip(clip);
+      seconds.push((performance.now() - start) / 1000);
+    }
+    postMessage({ threads: model.threads, reason: model.backendReason, preset: model.preset, frameSize: model.frameSize, startup, seconds });
+  } catch (error) { postMessage({ error: error.message }); }
+};`);
+
+const server = await serve(site);
+const browser = await launch({ webgpu: false });
+const measurements = [];
+try {
+    for (const setting of args.threads.split(',')) {
+        const threads = setting === 'auto' ? 'auto' : Number(setting);
+        // A fresh page per setting: its worker starts the thread pool (once per module).
+        const page = await browser.newPage();
+        await page.goto(`${server.url}/`);
+        const out = await page.evaluate((request) => new Promise((resolve) => {
+            const worker = new Worker('/worker.js', { type: 'module' });
+            worker.onmessage = ({ data }) => resolve(data);
+            worker.onerror = (event) => resolve({ error: event.message });
+            worker.postMessage(request);
+        }), { threads, runs: Number(args.runs), warmup: Number(args.warmup) });
+        await page.close();
+        if (out.error) throw new Error(`threads=${setting}: ${out.error}`);
+        const sorted = [...out.seconds].sort((a, b) => a - b);
+        const middle = sorted.length >> 1;
+        const median = sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+        console.error(`wasm inference in Chromium: ${out.preset} preset, ${out.frameSize}×${out.frameSize} frames, batch 1, `
+            + `${out.threads} thread(s): median ${median.toFixed(3)} s of ${out.seconds.length} runs; first result `
+            + `${out.startup.toFixed(2)} s after the load began (${out.reason})`);
+        measurements.push({
+            name: 'inference', preset: out.preset, frame_size: out.frameSize, batch: 1, threads: out.threads, requested_threads: setting,
+            backend_reason: out.reason, startup_seconds: out.startup, seconds: out.seconds, median_seconds: median, clips_per_second: 1 / median,
+        });
+    }
+    const report = { implementation: `m3dfel package (WebAssembly, Chromium ${browser.version()}, in a Web Worker)`, device: 'cpu (wasm)', measurements };
+    if (args.json) writeFileSync(args.json, JSON.stringify(report, null, 1));
+} finally {
+    await browser.close();
+    await server.close();
+    rmSync(site, { recursive: true, force: true });
+}
