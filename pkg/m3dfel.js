@@ -303,7 +303,7 @@ export class M3dfel {
         return new M3dfel(engine, {
             backend: engine.backend,
             backendReason: reason,
-            threads: engine.backend === 'cpu' ? pool.threads : 1,
+            threads: pool.threads, // 1 on WebGPU: the pool starts with the CPU backend only
             adapter: engine.backend === 'webgpu' ? adapter : undefined,
             preset: engine.preset,
             frameSize: engine.frameSize,

@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 
 import { launch } from '../tests/browser/lib/chromium.mjs';
 import { serve } from './serve.mjs';
+import { median as medianOf } from './wasm-timing.mjs';
 
 const { values: args } = parseArgs({
     options: {
@@ -29,22 +30,15 @@ const site = mkdtempSync(join(tmpdir(), 'm3dfel-bench-'));
 symlinkSync(fileURLToPath(new URL('../pkg', import.meta.url)), join(site, 'pkg'));
 copyFileSync(args.weights, join(site, 'weights.safetensors'));
 writeFileSync(join(site, 'index.html'), '<!doctype html><meta charset="utf-8"><title>m3dfel bench</title>');
+symlinkSync(fileURLToPath(new URL('./wasm-timing.mjs', import.meta.url)), join(site, 'wasm-timing.mjs'));
 writeFileSync(join(site, 'worker.js'), `import { M3dfel } from '/pkg/m3dfel.js';
+import { timeClassify } from '/wasm-timing.mjs';
 onmessage = async ({ data: { threads, runs, warmup } }) => {
   try {
     const began = performance.now();
     const model = await M3dfel.load({ weights: '/weights.safetensors', backend: 'cpu', threads, warmUp: false });
-    const clip = new Float32Array(model.numFrames * 3 * model.frameSize ** 2).map((_, i) => ((i * 7919) % 1000) / 1000);
-    await model.classifyClip(clip);
-    const startup = (performance.now() - began) / 1000;
-    for (let i = 1; i < warmup; i++) await model.classifyClip(clip);
-    const seconds = [];
-    for (let run = 0; run < runs; run++) {
-      const start = performance.now();
-      await model.classifyClip(clip);
-      seconds.push((performance.now() - start) / 1000);
-    }
-    postMessage({ threads: model.threads, reason: model.backendReason, preset: model.preset, frameSize: model.frameSize, startup, seconds });
+    const { firstResult, seconds } = await timeClassify(model, { runs, warmup });
+    postMessage({ threads: model.threads, reason: model.backendReason, preset: model.preset, frameSize: model.frameSize, startup: (firstResult - began) / 1000, seconds });
   } catch (error) { postMessage({ error: error.message }); }
 };`);
 
@@ -65,9 +59,7 @@ try {
         }), { threads, runs: Number(args.runs), warmup: Number(args.warmup) });
         await page.close();
         if (out.error) throw new Error(`threads=${setting}: ${out.error}`);
-        const sorted = [...out.seconds].sort((a, b) => a - b);
-        const middle = sorted.length >> 1;
-        const median = sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+        const median = medianOf(out.seconds);
         console.error(`wasm inference in Chromium: ${out.preset} preset, ${out.frameSize}×${out.frameSize} frames, batch 1, `
             + `${out.threads} thread(s): median ${median.toFixed(3)} s of ${out.seconds.length} runs; first result `
             + `${out.startup.toFixed(2)} s after the load began (${out.reason})`);

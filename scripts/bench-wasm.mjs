@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 import { M3dfel } from '../pkg/m3dfel.js';
+import { median as medianOf, timeClassify } from './wasm-timing.mjs';
 
 const { values: args } = parseArgs({
     options: { weights: { type: 'string' }, runs: { type: 'string', default: '5' }, warmup: { type: 'string', default: '1' }, json: { type: 'string' } },
@@ -20,20 +21,10 @@ const model = await M3dfel.load({
     backend: 'cpu',
     warmUp: false,
 });
-const clip = new Float32Array(model.numFrames * 3 * model.frameSize ** 2).map((_, i) => ((i * 7919) % 1000) / 1000);
-await model.classifyClip(clip);
-const startup = process.uptime();
+const { firstResult, seconds } = await timeClassify(model, { runs: Number(args.runs), warmup: Number(args.warmup) });
+const startup = firstResult / 1000; // Node's performance.now() counts from its start
 const label = `wasm inference: ${model.preset} preset, ${model.frameSize}×${model.frameSize} frames, batch 1`;
-for (let i = 1; i < Number(args.warmup); i++) await model.classifyClip(clip);
-const seconds = [];
-for (let run = 0; run < Number(args.runs); run++) {
-    const start = performance.now();
-    await model.classifyClip(clip);
-    seconds.push((performance.now() - start) / 1000);
-}
-const sorted = [...seconds].sort((a, b) => a - b);
-const middle = sorted.length >> 1;
-const median = sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+const median = medianOf(seconds);
 console.error(`${label}: median ${median.toFixed(3)} s of ${seconds.length} runs; first result ${startup.toFixed(2)} s after Node started`);
 const report = {
     implementation: `m3dfel package (WebAssembly, Node ${process.version})`,

@@ -1,7 +1,7 @@
 //! The backbone's convolution on Burn's CPU backend (Flex), for inference and training.
 //!
 //! Forward: Winograd's F(2×2, 3×3) ([`winograd`]) for the stride-1 3×3×3 convolutions of
-//! the first two stages (2.25× less arithmetic; native code only), the direct convolution
+//! the first two stages (2.25× less arithmetic), the direct convolution
 //! ([`direct`]) for the others, with bias, residual and ReLU applied as the output is
 //! written, wherever the CPU has the vector instructions the direct convolution is written
 //! for (x86-64 AVX2 + FMA or AVX-512, WebAssembly SIMD); elsewhere Burn's own convolution.
@@ -18,6 +18,7 @@ mod epilogue;
 mod gemm;
 mod parallel;
 mod scratch;
+mod simd;
 pub mod winograd;
 
 use std::sync::OnceLock;
@@ -93,13 +94,8 @@ fn on_primitives(
     Tensor::from_primitive(TensorPrimitive::Float(out))
 }
 
-/// Whether [`convolve`] uses Winograd. Not in WebAssembly: there its transforms and `gemm`'s
-/// 128-bit micro-kernels (multiply, then add: no FMA) lose to the direct kernel (small preset,
-/// one clip, Node: 0.69 s direct against 0.81–0.91 s with Winograd for stages 1–2).
-const WINOGRAD: bool = cfg!(not(target_arch = "wasm32"));
-
 /// epilogue(conv3d(x) + bias) the fastest way these kernels have: Winograd where it
-/// applies (2.25× less arithmetic; natively), else the direct convolution.
+/// applies (2.25× less arithmetic), else the direct convolution.
 fn convolve(
     isa: Isa,
     x: &FlexTensor,
@@ -109,7 +105,7 @@ fn convolve(
     options: &ConvOptions<3>,
     relu: bool,
 ) -> FlexTensor {
-    if WINOGRAD && winograd::applies(x.layout().shape(), weight.layout().shape(), options) {
+    if winograd::applies(x.layout().shape(), weight.layout().shape(), options) {
         winograd::conv3d_f32(x, weight, bias, residual, relu)
     } else {
         direct::conv3d_f32(isa, x, weight, bias, residual, options, relu)

@@ -8,15 +8,18 @@
 //! Y = Aᵀ·M·A where M = Σ over input channels and kernel frames of U ⊙ V. For each of the 16
 //! components ξ of the transformed tiles, item and output frame, M is one matrix product:
 //! [Cout, kernel frames · Cin] (U) × [kernel frames · Cin, tiles] (V of the frames around
-//! it), by the `gemm` crate. Bias, residual and ReLU are applied as Y is written.
+//! it), by [`product`]: the `gemm` crate natively, a kernel of its own in WebAssembly. Bias,
+//! residual and ReLU are applied as Y is written.
+
+mod product;
 
 use burn::tensor::{Bytes, DType, Shape, ops::ConvOptions};
 use burn_flex::{FlexTensor, Layout};
 
 use super::epilogue::Epilogue;
-use super::gemm::{Matrix, matmul};
 use super::parallel::{SharedOutput, map_parts};
 use super::scratch::{self, GROUP_FLOATS};
+use product::product;
 
 /// Components of a transformed 4×4 tile.
 const COMPONENTS: usize = 16;
@@ -211,14 +214,7 @@ fn multiply(v: &[f32], u: &[f32], m: &mut [f32], [batch, in_channels, out_channe
             // part (b, ξ) alone writes M[b][ξ].
             unsafe {
                 let dst = shared.pointer().add((part * frames + t) * out_channels * tiles);
-                matmul(
-                    [out_channels, tiles, depth],
-                    Matrix::rows(dst, tiles),
-                    false,
-                    Matrix::rows(lhs, 3 * in_channels),
-                    Matrix::rows(rhs, tiles),
-                    false,
-                );
+                product([out_channels, tiles, depth], (dst, tiles), (lhs, 3 * in_channels), (rhs, tiles));
             }
         }
     };

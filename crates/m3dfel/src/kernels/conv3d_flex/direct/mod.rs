@@ -17,7 +17,6 @@
 //! (the last stages), by output channels; large batches are relaid a group of items at a
 //! time into a buffer kept between calls ([`scratch`]).
 
-mod simd;
 mod tile;
 
 use std::ops::Range;

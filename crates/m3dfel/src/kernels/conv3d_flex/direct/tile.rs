@@ -4,7 +4,7 @@
 use std::ops::Range;
 
 use super::super::epilogue::Epilogue;
-use super::simd::Lanes;
+use super::super::simd::Lanes;
 use super::{Isa, Plan, Tile};
 
 /// Tile shapes (vectors of output positions, output channels per call), chosen so that the
@@ -25,11 +25,11 @@ const WEIGHTS_PER_PASS: usize = 216;
 pub(super) fn shape(isa: Isa) -> (usize, usize) {
     let (vectors, channels, lanes) = match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => (AVX512.0, AVX512.1, <super::simd::Avx512 as Lanes>::N),
+        Isa::Avx512 => (AVX512.0, AVX512.1, <super::super::simd::Avx512 as Lanes>::N),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => (AVX2.0, AVX2.1, <super::simd::Avx2 as Lanes>::N),
+        Isa::Avx2 => (AVX2.0, AVX2.1, <super::super::simd::Avx2 as Lanes>::N),
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        Isa::Simd128 => (SIMD128.0, SIMD128.1, <super::simd::Simd128 as Lanes>::N),
+        Isa::Simd128 => (SIMD128.0, SIMD128.1, <super::super::simd::Simd128 as Lanes>::N),
     };
     (vectors * lanes, channels)
 }
@@ -60,7 +60,7 @@ pub(super) unsafe fn run(
             Isa::Avx2 => avx2(plan, input, weights, tiles, channels, epilogue, output),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Isa::Simd128 => {
-                convolve::<super::simd::Simd128, { SIMD128.0 }, { SIMD128.1 }>(plan, input, weights, tiles, channels, epilogue, output)
+                convolve::<super::super::simd::Simd128, { SIMD128.0 }, { SIMD128.1 }>(plan, input, weights, tiles, channels, epilogue, output)
             }
         }
     }
@@ -70,14 +70,14 @@ pub(super) unsafe fn run(
 #[target_feature(enable = "avx2,fma")]
 unsafe fn avx2(plan: &Plan, input: &[f32], weights: &[f32], tiles: &[Tile], channels: Range<usize>, epilogue: &Epilogue, output: *mut f32) {
     // SAFETY: the caller's (`run`).
-    unsafe { convolve::<super::simd::Avx2, { AVX2.0 }, { AVX2.1 }>(plan, input, weights, tiles, channels, epilogue, output) }
+    unsafe { convolve::<super::super::simd::Avx2, { AVX2.0 }, { AVX2.1 }>(plan, input, weights, tiles, channels, epilogue, output) }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn avx512(plan: &Plan, input: &[f32], weights: &[f32], tiles: &[Tile], channels: Range<usize>, epilogue: &Epilogue, output: *mut f32) {
     // SAFETY: the caller's (`run`).
-    unsafe { convolve::<super::simd::Avx512, { AVX512.0 }, { AVX512.1 }>(plan, input, weights, tiles, channels, epilogue, output) }
+    unsafe { convolve::<super::super::simd::Avx512, { AVX512.0 }, { AVX512.1 }>(plan, input, weights, tiles, channels, epilogue, output) }
 }
 
 /// Partial sums of the tiles × channels, [tile][channel][position], then the epilogue.

@@ -1,7 +1,7 @@
-//! The vector instructions the direct convolution is written in: one small trait, one
-//! implementation per instruction set. The kernel is generic over it and compiled once per
-//! instruction set inside a function that enables it, so these wrappers inline to single
-//! instructions.
+//! The vector instructions the CPU kernels are written in (the direct convolution, and
+//! Winograd's products in WebAssembly): one small trait, one implementation per instruction
+//! set. A kernel is generic over it and compiled once per instruction set inside a function
+//! that enables it, so these wrappers inline to single instructions.
 
 /// A vector of `N` f32 lanes.
 pub(super) trait Lanes {

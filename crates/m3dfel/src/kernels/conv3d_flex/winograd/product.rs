@@ -1,0 +1,96 @@
+//! Winograd's matrix products M = U · V: natively by the `gemm` crate; in WebAssembly by a
+//! register-tiled kernel of its own in the direct convolution's shape, because `gemm`'s
+//! 128-bit kernels were slower there than the direct convolution (small preset, one clip,
+//! Node: 0.81–0.91 s with them against 0.69 s without Winograd), which made Winograd lose.
+
+/// dst [rows, columns] = lhs [rows, depth] · rhs [depth, columns], each a pointer and its row
+/// stride.
+///
+/// # Safety
+/// Each matrix must be valid for its shape and stride, and `dst` must not overlap the others
+/// or be touched by anyone else meanwhile.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+pub(super) unsafe fn product(
+    [rows, columns, depth]: [usize; 3],
+    (dst, dst_stride): (*mut f32, usize),
+    (lhs, lhs_stride): (*const f32, usize),
+    (rhs, rhs_stride): (*const f32, usize),
+) {
+    use super::super::gemm::{Matrix, matmul};
+    // SAFETY: the caller's.
+    unsafe {
+        matmul(
+            [rows, columns, depth],
+            Matrix::rows(dst, dst_stride),
+            false,
+            Matrix::rows(lhs, lhs_stride),
+            Matrix::rows(rhs, rhs_stride),
+            false,
+        );
+    }
+}
+
+/// dst [rows, columns] = lhs [rows, depth] · rhs [depth, columns], each a pointer and its row
+/// stride.
+///
+/// # Safety
+/// Each matrix must be valid for its shape and stride, and `dst` must not overlap the others
+/// or be touched by anyone else meanwhile.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub(super) unsafe fn product(shape: [usize; 3], dst: (*mut f32, usize), lhs: (*const f32, usize), rhs: (*const f32, usize)) {
+    // SAFETY: the caller's; SIMD128 is enabled for the whole module.
+    unsafe { tiled::<super::super::simd::Simd128, { TILE.0 }, { TILE.1 }>(shape, dst, lhs, rhs) }
+}
+
+/// The register tile of [`tiled`] in WebAssembly: 4 rows × 2 vectors = 8 accumulators; with
+/// the 2 loaded vectors and one broadcast, 11 of x86-64's 16 vector registers (the direct
+/// convolution's SIMD128 tile holds as many).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+const TILE: (usize, usize) = (4, 2);
+
+/// [`product`] in register tiles of R rows × C vectors: for each tile width of columns
+/// (whose `rhs` block stays in the L1 cache), every R rows accumulate over the whole depth.
+/// Rows and columns outside whole tiles are summed one value at a time, in the same order.
+///
+/// # Safety
+/// The instruction set of `L` must be available, and [`product`]'s conditions hold.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+unsafe fn tiled<L: super::super::simd::Lanes, const R: usize, const C: usize>(
+    [rows, columns, depth]: [usize; 3],
+    (dst, dst_stride): (*mut f32, usize),
+    (lhs, lhs_stride): (*const f32, usize),
+    (rhs, rhs_stride): (*const f32, usize),
+) {
+    let width = C * L::N;
+    let (whole_rows, whole_columns) = (rows - rows % R, columns - columns % width);
+    // SAFETY: the caller's; every offset below stays inside the matrices' shapes.
+    unsafe {
+        for j in (0..whole_columns).step_by(width) {
+            for i in (0..whole_rows).step_by(R) {
+                let mut sums = [[L::zero(); C]; R];
+                for d in 0..depth {
+                    let b: [L::V; C] = std::array::from_fn(|c| L::load(rhs.add(d * rhs_stride + j + c * L::N)));
+                    for (r, sums) in sums.iter_mut().enumerate() {
+                        let a = L::broadcast(lhs.add((i + r) * lhs_stride + d));
+                        for (sum, &b) in sums.iter_mut().zip(&b) {
+                            *sum = L::mul_add(a, b, *sum);
+                        }
+                    }
+                }
+                for (r, sums) in sums.iter().enumerate() {
+                    for (c, &sum) in sums.iter().enumerate() {
+                        L::store(dst.add((i + r) * dst_stride + j + c * L::N), sum);
+                    }
+                }
+            }
+        }
+        for i in 0..rows {
+            let rest = if i < whole_rows { whole_columns..columns } else { 0..columns };
+            for j in rest {
+                let sum = (0..depth).fold(0.0, |sum, d| *lhs.add(i * lhs_stride + d) * *rhs.add(d * rhs_stride + j) + sum);
+                *dst.add(i * dst_stride + j) = sum;
+            }
+        }
+    }
+}
