@@ -36,8 +36,9 @@ impl<B: Backend> LstmDirection<B> {
         let [batch, steps, _] = x.dims();
         let hidden = self.weight_hh.shape().dims::<2>()[1];
         let bias = (self.bias_ih.val() + self.bias_hh.val()).unsqueeze::<2>(); // [1, 4H]
-        // Input projection of all steps at once.
-        let projected = x.matmul(self.weight_ih.val().transpose().unsqueeze::<3>()) // [B, N, 4H]
+        // Input projection of all steps at once. The weight [4H, in] viewed as [1, in, 4H]:
+        // unsqueezed before it is transposed, since reshaping a transposed view copies it.
+        let projected = x.matmul(self.weight_ih.val().unsqueeze::<3>().swap_dims(1, 2)) // [B, N, 4H]
             + bias.unsqueeze::<3>();
         let weight_hh = self.weight_hh.val().transpose(); // [H, 4H]
 

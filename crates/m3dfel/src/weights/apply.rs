@@ -85,13 +85,20 @@ impl<B: Backend> Loader<'_, B> {
             self.error = Some(WeightErrorKind::NonFinite(name.into()));
             return None;
         }
-        let data = TensorData::new(tensor.values.clone(), file_shape);
-        let value = Tensor::<B, D>::from_data(data, &self.device);
-        Some(match layout {
-            Layout::Same => value,
-            Layout::Transposed => value.transpose(),
-        })
+        // Transposed here rather than as a view on the device: the model then holds contiguous
+        // matrices, which Burn's `linear` reshapes without copying them on every forward pass.
+        let values = match layout {
+            Layout::Same => tensor.values.clone(),
+            Layout::Transposed => transposed(&tensor.values, &file_shape),
+        };
+        Some(Tensor::<B, D>::from_data(TensorData::new(values, expected), &self.device))
     }
+}
+
+/// `values` of a [rows, columns] matrix (`shape`) in the order of its transpose.
+fn transposed(values: &[f32], shape: &[usize]) -> Vec<f32> {
+    let &[rows, columns] = shape else { unreachable!("only matrices are stored transposed") };
+    (0..rows * columns).map(|i| values[i % rows * columns + i / rows]).collect()
 }
 
 impl<B: Backend> WeightVisitor<B> for Loader<'_, B> {

@@ -23,7 +23,11 @@ impl Epilogue<'_> {
             None => values.iter_mut().for_each(|v| *v += bias),
         }
         if self.relu {
-            values.iter_mut().for_each(|v| *v = v.max(0.0));
+            // Not `v.max(0.0)`: its NaN rule (the other operand) is not WebAssembly's `max`
+            // (NaN), so there it became a call to `fmaxf` per value (3 % of a clip's time in
+            // Node's profile); this comparison is the same function (NaN → 0) and vectorises
+            // everywhere (x86 `maxps`, WebAssembly `f32x4.pmax`).
+            values.iter_mut().for_each(|v| *v = if *v > 0.0 { *v } else { 0.0 });
         }
     }
 }
