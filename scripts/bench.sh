@@ -4,16 +4,18 @@
 #   1. CPU inference, paper preset, 16×112×112 clips, batch 1 and 8
 #   2. CPU training step (forward + backward + AdamW), small preset, batch 8
 #      1 and 2 run in rounds, m3dfel and PyTorch alternating (which goes first alternates
-#      too), one timed run each per round after a warm-up: a shared or throttled machine
-#      drifts by ±20 % over minutes, and a ratio taken within a round cancels that drift.
-#      Reported: the median of the per-round ratios and each side's median time.
+#      too), each side a warm-up and the median of 3 timed runs per round: a shared or
+#      throttled machine drifts by ±20 % over minutes, and a ratio taken within a round
+#      cancels that drift (one run per round, as before 2026-12-02, let a single slow run
+#      of 0.2 s decide a round). Reported: the median of the per-round ratios and each
+#      side's median time.
 #   3. the browser package's CPU backend vs native, small preset, one clip: WebAssembly in
 #      Node (one thread) and in headless Chromium (a Web Worker of a cross-origin isolated
 #      page: one thread, and the threaded module's pool of one thread per processor);
 #      native with all threads and with one
 #   4. startup: process start to the first result (CLI and Node, demo weights, one clip)
 # Results: runs/bench/results.json (machine-readable) and a table on stdout.
-# Usage: bash scripts/bench.sh [--runs N]      (N rounds, default 5; about 15 minutes on 2 cores)
+# Usage: bash scripts/bench.sh [--runs N]      (N rounds, default 5; about 20 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -39,8 +41,8 @@ bash scripts/build-wasm.sh >&2
 echo "== 1, 2: CPU inference and training step ($threads threads), $runs rounds" >&2
 rm -f "$out"/m3dfel-cpu-*.json "$out"/torch-cpu-*.json
 for round in $(seq "$runs"); do
-    ours=("$bin/trainer" bench --runs 1 --json "$out/m3dfel-cpu-$round.json")
-    theirs=("$python" scripts/bench_torch.py --threads "$threads" --runs 1 --json "$out/torch-cpu-$round.json")
+    ours=("$bin/trainer" bench --runs 3 --json "$out/m3dfel-cpu-$round.json")
+    theirs=("$python" scripts/bench_torch.py --threads "$threads" --runs 3 --json "$out/torch-cpu-$round.json")
     echo "-- round $round/$runs" >&2
     if (( round % 2 )); then "${ours[@]}"; "${theirs[@]}"; else "${theirs[@]}"; "${ours[@]}"; fi
 done

@@ -1,6 +1,6 @@
 """Combines the files scripts/bench.sh wrote into runs/bench/results.json and prints the
 ratios (project / PyTorch, WASM / native: below 1 is faster). The CPU comparison with
-PyTorch ran in rounds (one timed run of each side per round): its ratio is the median of
+PyTorch ran in rounds (the median of 3 timed runs of each side per round): its ratio is the median of
 the per-round ratios."""
 import glob
 import json

@@ -47,18 +47,30 @@ pub struct M3dfel<B: Backend> {
 impl M3dfelConfig {
     /// A randomly initialised model (PyTorch's default initialisation scheme is not
     /// reproduced; load weights for anything but training from scratch).
-    ///
-    /// Every parameter is materialised here: Burn initialises parameters lazily, and a
-    /// clone of a never-used model would otherwise draw *different* random weights.
     pub fn init<B: M3dfelBackend>(&self, device: &B::Device) -> M3dfel<B> {
-        let model = M3dfel {
+        let model = self.init_lazy(device);
+        model.materialize();
+        model
+    }
+
+    /// The model with its parameters not drawn yet: Burn draws each on first use. Loading
+    /// replaces them with the file's values, which spares drawing millions of random numbers
+    /// only to overwrite them; [`M3dfel::materialize`] then draws those the file lacked.
+    pub(crate) fn init_lazy<B: M3dfelBackend>(&self, device: &B::Device) -> M3dfel<B> {
+        M3dfel {
             features: R3d18::new(self.widths, device),
             dliam: Dliam::new(self, device),
             fc: LinearConfig::new(self.feature_dim(), self.num_classes).init(device),
             instance_length: self.instance_length,
-        };
-        model.visit(&mut Materialize);
-        model
+        }
+    }
+}
+
+impl<B: Backend> M3dfel<B> {
+    /// Draws every parameter not drawn yet. Needed before the model is used or cloned: a
+    /// clone of a never-used model would otherwise draw *different* random weights.
+    pub(crate) fn materialize(&self) {
+        self.visit(&mut Materialize);
     }
 }
 

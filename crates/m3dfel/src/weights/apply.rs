@@ -103,7 +103,8 @@ fn transposed(values: &[f32], shape: &[usize]) -> Vec<f32> {
 
 impl<B: Backend> WeightVisitor<B> for Loader<'_, B> {
     fn param<const D: usize>(&mut self, name: &str, param: &mut Param<Tensor<B, D>>, layout: Layout) {
-        let expected: [usize; D] = param.shape().dims();
+        // The shape without drawing the (lazy) parameter's random values.
+        let expected: [usize; D] = param.lazy_shape().dims();
         if let Some(value) = self.take(name, expected, layout) {
             *param = Param::initialized(param.id, value.require_grad());
         }
@@ -125,7 +126,7 @@ pub(super) fn load<B: M3dfelBackend>(
     device: &B::Device,
     strict: bool,
 ) -> Result<(M3dfel<B>, LoadReport), WeightError> {
-    let mut model = config.init::<B>(device);
+    let mut model = config.init_lazy::<B>(device);
     let required = match (strict, file.format) {
         (false, _) => Required::Nothing,
         (true, WeightFormat::TorchvisionR3d18) => Required::Prefix("features."),
@@ -143,6 +144,7 @@ pub(super) fn load<B: M3dfelBackend>(
     if let Some(kind) = loader.error {
         return Err(kind.at(&file.path));
     }
+    model.materialize(); // what the file lacked (a lenient load)
     let unexpected: Vec<String> = file
         .tensors
         .keys()

@@ -61,31 +61,20 @@ impl Isa {
         found
     }
 
-    /// The one to use on this CPU: the widest available, except AVX-512 on AMD's Zen 3/4
-    /// (family 19h), which executes each 512-bit instruction as two 256-bit halves, so it
-    /// has no more arithmetic per cycle than AVX2, while the kernel's unaligned 64-byte
-    /// loads cost more: measured on Zen 4, R3D-18's convolutions (paper preset, one clip)
-    /// took 460 ms with AVX-512 and 399 ms with AVX2 on 2 threads (BENCHMARKS.md).
+    /// The one to use on this CPU: AVX2 where the CPU has it, although AVX-512 is wider.
+    /// The kernel's tap loads are unaligned, and a 64-byte load crosses a cache line almost
+    /// every time (a 32-byte one half the time); measured on R3D-18's convolutions (paper
+    /// preset, one clip, 2 threads), AVX-512 was slower than AVX2 on both CPUs tried: AMD
+    /// Zen 4 460 ms against 399 ms, Intel Xeon with AMX (family 6 model 167) 388 ms
+    /// against 335 ms (BENCHMARKS.md).
     pub fn preferred() -> Option<Self> {
         let available = Self::available();
         #[cfg(target_arch = "x86_64")]
-        if half_width_avx512() {
-            return available.into_iter().find(|isa| *isa != Self::Avx512);
+        if available.contains(&Self::Avx2) {
+            return Some(Self::Avx2);
         }
         available.first().copied()
     }
-}
-
-/// Whether this is an AMD CPU of family 19h (Zen 3 and Zen 4; Zen 5 is 1Ah).
-#[cfg(target_arch = "x86_64")]
-fn half_width_avx512() -> bool {
-    use std::arch::x86_64::__cpuid;
-    let vendor = __cpuid(0);
-    let amd = [vendor.ebx, vendor.edx, vendor.ecx] == [0x6874_7541, 0x6974_6e65, 0x444d_4163]; // "AuthenticAMD"
-    let signature = __cpuid(1).eax;
-    let base_family = (signature >> 8) & 0xF;
-    let family = if base_family == 0xF { base_family + ((signature >> 20) & 0xFF) } else { base_family };
-    amd && family == 0x19
 }
 
 /// The sizes of one convolution and of its relaid input.

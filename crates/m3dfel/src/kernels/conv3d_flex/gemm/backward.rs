@@ -27,9 +27,11 @@ pub(in crate::kernels::conv3d_flex) fn conv3d_backward_f32(
         (geometry.patch_len(), geometry.output_positions(), geometry.out_channels, geometry.input_len());
     let parallel_gemm = geometry.batch < threads();
 
-    // Items → (their dW, their dX).
+    // Items → (their dW, their dX). dW is summed column-major, [patch, Cout] row-major, and
+    // transposed at the end: the GEMM then reads the im2col block as it lies, where for a
+    // row-major dW it transposes the product and repacks the whole block into panels.
     let work = |items: &[usize]| {
-        let mut weight_grad = vec![0.0f32; out_channels * patch];
+        let mut weight_grad = vec![0.0f32; out_channels * patch]; // [patch, Cout]
         let mut input_grad = vec![0.0f32; if x_grad { items.len() * input_len } else { 0 }];
         let (mut columns, mut column_grads) = (Vec::new(), Vec::new());
         for (i, &item) in items.iter().enumerate() {
@@ -39,12 +41,12 @@ pub(in crate::kernels::conv3d_flex) fn conv3d_backward_f32(
                 columns.resize(patch * width, 0.0);
                 im2col(&geometry, input, block, &mut columns[..patch * width]); // [patch, width]
                 let dy = grads[(item * out_channels) * positions + block.start..].as_ptr(); // [Cout, width], rows `positions` apart
-                // SAFETY: dW [Cout, patch], dY [Cout, width] and columnsᵀ [width, patch] lie
-                // inside their buffers; dW is this run's own.
+                // SAFETY: dW [Cout, patch] (column-major), dY [Cout, width] and columnsᵀ
+                // [width, patch] lie inside their buffers; dW is this run's own.
                 unsafe {
                     matmul(
                         [out_channels, patch, width],
-                        Matrix::rows(weight_grad.as_mut_ptr(), patch),
+                        Matrix::transposed(weight_grad.as_mut_ptr(), out_channels),
                         true,
                         Matrix::rows(dy, positions),
                         Matrix::transposed(columns.as_ptr(), width),
@@ -81,6 +83,8 @@ pub(in crate::kernels::conv3d_flex) fn conv3d_backward_f32(
         input_grad.extend_from_slice(&run_input_grad);
     }
     let tensor = |values: Vec<f32>, shape| FlexTensor::new(burn::tensor::Bytes::from_elems(values), burn_flex::Layout::contiguous(shape), DType::F32);
+    // [patch, Cout] → [Cout, patch]
+    let weight_grad = (0..out_channels * patch).map(|i| weight_grad[i % patch * out_channels + i / patch]).collect();
     let input_grad = x_grad.then(|| tensor(input_grad, x.layout().shape().clone()));
     (input_grad, tensor(weight_grad, weight.layout().shape().clone()))
 }

@@ -22,7 +22,8 @@ impl<P> Matrix<P> {
         Self { ptr, row_stride: stride as isize, col_stride: 1 }
     }
 
-    /// The transpose of a row-major matrix whose rows are `stride` apart.
+    /// The transpose of a row-major matrix whose rows are `stride` apart; equally, a
+    /// column-major matrix whose columns are `stride` apart.
     fn transposed(ptr: P, stride: usize) -> Self {
         Self { ptr, row_stride: 1, col_stride: stride as isize }
     }

@@ -9,16 +9,16 @@
 /// # Safety
 /// Each matrix must be valid for its shape and stride, and `dst` must not overlap the others
 /// or be touched by anyone else meanwhile.
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 pub(super) unsafe fn product(
     [rows, columns, depth]: [usize; 3],
     (dst, dst_stride): (*mut f32, usize),
     (lhs, lhs_stride): (*const f32, usize),
     (rhs, rhs_stride): (*const f32, usize),
 ) {
-    use super::super::gemm::{Matrix, matmul};
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     // SAFETY: the caller's.
     unsafe {
+        use super::super::gemm::{Matrix, matmul};
         matmul(
             [rows, columns, depth],
             Matrix::rows(dst, dst_stride),
@@ -28,18 +28,16 @@ pub(super) unsafe fn product(
             false,
         );
     }
-}
-
-/// dst [rows, columns] = lhs [rows, depth] · rhs [depth, columns], each a pointer and its row
-/// stride.
-///
-/// # Safety
-/// Each matrix must be valid for its shape and stride, and `dst` must not overlap the others
-/// or be touched by anyone else meanwhile.
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-pub(super) unsafe fn product(shape: [usize; 3], dst: (*mut f32, usize), lhs: (*const f32, usize), rhs: (*const f32, usize)) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     // SAFETY: the caller's; SIMD128 is enabled for the whole module.
-    unsafe { tiled::<super::super::simd::Simd128, { TILE.0 }, { TILE.1 }>(shape, dst, lhs, rhs) }
+    unsafe {
+        tiled::<super::super::simd::Simd128, { TILE.0 }, { TILE.1 }>(
+            [rows, columns, depth],
+            (dst, dst_stride),
+            (lhs, lhs_stride),
+            (rhs, rhs_stride),
+        );
+    }
 }
 
 /// The register tile of [`tiled`] in WebAssembly: 4 rows × 2 vectors = 8 accumulators; with
