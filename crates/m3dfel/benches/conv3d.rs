@@ -1,7 +1,7 @@
 //! The backbone's convolutions on the CPU: Burn's `conv3d` + tensor-op epilogue (what the
 //! model ran before `kernels/conv3d_flex`) against the direct convolution with each
 //! instruction set this CPU has and against what the model runs now (the `Flex` column:
-//! Winograd's F(2×2, 3×3) where it applies, else the direct convolution), layer shape by
+//! Winograd's F(4×4, 3×3) where it applies, else the direct convolution), layer shape by
 //! layer shape, timed in the same run.
 //!
 //! `cargo bench --workspace --bench conv3d [-- PRESET [CLIPS]]` (default: paper 1; one clip is

@@ -81,14 +81,8 @@ fn the_cpu_convolution_matches_burns_conv3d_with_every_epilogue_and_instruction_
         for (epilogue, make, with_bias) in epilogues {
             let bias = with_bias.then(|| bias.clone());
             let expected = conv3d_portable(x.clone(), weight.clone(), bias.clone(), options.clone(), make(residual.clone()));
-            let mut results = vec![(
-                "Flex".to_string(),
-                <Flex as Conv3dBackend>::conv3d_fused(x.clone(), weight.clone(), bias.clone(), options.clone(), make(residual.clone())),
-            )];
-            for &isa in &isas {
-                let got = conv3d_with(Kernel::Direct(isa), x.clone(), weight.clone(), bias.clone(), options.clone(), make(residual.clone()));
-                results.push((format!("{isa:?}"), got));
-            }
+            let convolve = |kernel| conv3d_with(kernel, x.clone(), weight.clone(), bias.clone(), options.clone(), make(residual.clone()));
+            let mut results: Vec<_> = isas.iter().map(|&isa| (format!("{isa:?}"), convolve(Kernel::Direct(isa)))).collect();
             // Every instruction set adds the same products in the same order, so every CPU
             // gives the same numbers (evaluation and prediction are deterministic across them).
             let values = |t: &Tensor<Flex, 5>| t.to_data().to_vec::<f32>().unwrap();
@@ -96,6 +90,13 @@ fn the_cpu_convolution_matches_burns_conv3d_with_every_epilogue_and_instruction_
             for (name, got) in &results[1..] {
                 assert!(values(got) == reference, "{}, {epilogue}: {name} differs from {}", case.name, results[0].0);
             }
+            // The backend computes it with Winograd where that applies, else with the direct
+            // convolution (those numbers exactly).
+            let flex = <Flex as Conv3dBackend>::conv3d_fused(x.clone(), weight.clone(), bias.clone(), options.clone(), make(residual.clone()));
+            let winograd = winograd::applies(&x.dims(), &weight.dims(), &options);
+            let kernel = if winograd { values(&convolve(Kernel::Winograd)) } else { reference };
+            assert!(values(&flex) == kernel, "{}, {epilogue}: Flex differs from {}", case.name, if winograd { "Winograd" } else { "direct" });
+            results.push(("Flex".to_string(), flex));
             for (name, got) in results {
                 let what = format!("{}, {epilogue}, {name}", case.name);
                 let error = relative_error(got, expected.clone(), &what);
@@ -105,19 +106,20 @@ fn the_cpu_convolution_matches_burns_conv3d_with_every_epilogue_and_instruction_
     }
 }
 
-/// Stride-1 3×3×3 convolutions with even H and W and more activations than transformed
-/// weights: the ones Winograd's F(2×2, 3×3) computes.
-const WINOGRAD_CASES: [Case; 6] = [
+/// Stride-1 3×3×3 convolutions whose transformed input outweighs their transformed weights:
+/// the ones Winograd's F(4×4, 3×3) computes. Most frames end in partial 4×4 tiles.
+const WINOGRAD_CASES: [Case; 7] = [
     Case { name: "four frames", batch: 2, channels: [5, 7], input: [4, 8, 10], kernel: [3, 3, 3], stride: [1, 1, 1] },
+    Case { name: "odd sizes", batch: 2, channels: [5, 4], input: [3, 7, 9], kernel: [3, 3, 3], stride: [1, 1, 1] },
     // One and two frames: kernel frames over padding are skipped in the T convolution.
     Case { name: "one frame", batch: 3, channels: [4, 6], input: [1, 12, 12], kernel: [3, 3, 3], stride: [1, 1, 1] },
     Case { name: "two frames", batch: 3, channels: [6, 13], input: [2, 10, 14], kernel: [3, 3, 3], stride: [1, 1, 1] },
     // Several passes over the input channels; a last narrower block of output channels.
     Case { name: "many input channels", batch: 1, channels: [150, 9], input: [3, 16, 18], kernel: [3, 3, 3], stride: [1, 1, 1] },
-    // The smallest frame: one 2×2 tile.
+    // Frames smaller than one tile.
     Case { name: "2x2 frames", batch: 6, channels: [3, 2], input: [5, 2, 2], kernel: [3, 3, 3], stride: [1, 1, 1] },
-    // Transformed tiles of 84 MB: more than one group of items (64 MiB), the last smaller.
-    Case { name: "batch in groups", batch: 5, channels: [4, 3], input: [4, 256, 256], kernel: [3, 3, 3], stride: [1, 1, 1] },
+    // Transformed tiles of 71 MB: more than one group of items (64 MiB), the last smaller.
+    Case { name: "batch in groups", batch: 5, channels: [6, 3], input: [4, 256, 256], kernel: [3, 3, 3], stride: [1, 1, 1] },
 ];
 
 #[test]
@@ -155,22 +157,36 @@ fn winograd_applies_to_the_first_two_stages_of_r3d18_only() {
     assert!(winograd::applies(&[4, 128, 2, 28, 28], &[128, 128, 3, 3, 3], &options(1)), "stage 2");
     assert!(!winograd::applies(&[4, 64, 4, 56, 56], &[128, 64, 3, 3, 3], &options(2)), "stage 2, stride 2");
     assert!(!winograd::applies(&[4, 256, 1, 14, 14], &[256, 256, 3, 3, 3], &options(1)), "stage 3: weights outweigh activations");
-    assert!(!winograd::applies(&[4, 512, 1, 7, 7], &[512, 512, 3, 3, 3], &options(1)), "stage 4: odd size");
+    assert!(!winograd::applies(&[4, 512, 1, 7, 7], &[512, 512, 3, 3, 3], &options(1)), "stage 4: weights outweigh activations");
     assert!(!winograd::applies(&[4, 64, 4, 56, 56], &[128, 64, 1, 1, 1], &options(2)), "projection");
 }
 
 #[test]
 fn the_cpu_convolution_reads_strided_views_and_leaves_its_inputs_alone() {
-    // A transposed (non-contiguous) input and a residual shared with the caller.
-    let x = random([2, 4, 6, 5, 4]).swap_dims(3, 4); // [2, 4, 6, 4, 5], strided
-    let weight = random([3, 4, 3, 3, 3]);
-    let options = ConvOptions::new([1; 3], [1; 3], [1; 3], 1);
-    let residual = random([2, 3, 6, 4, 5]);
-    let kept = residual.clone().into_data();
-    let expected = conv3d_portable(x.clone(), weight.clone(), None, options.clone(), ConvEpilogue::residual_relu(residual.clone()));
-    let got = <Flex as Conv3dBackend>::conv3d_fused(x, weight, None, options, ConvEpilogue::residual_relu(residual.clone()));
-    got.into_data().assert_approx_eq::<f32>(&expected.into_data(), burn::tensor::Tolerance::absolute(1e-4));
-    assert_eq!(residual.into_data(), kept, "the residual tensor was modified in place");
+    // Non-contiguous inputs ([2, 4, 6, 4, 5] each) and a residual shared with the caller:
+    // H and W swapped (W's values not consecutive); T and the channels swapped, as a clip
+    // split into instances is (read in place by the direct convolution); a slice that
+    // starts inside its storage.
+    let views = [
+        ("H and W swapped", random([2, 4, 6, 5, 4]).swap_dims(3, 4)),
+        ("T and channels swapped", random([2, 6, 4, 4, 5]).swap_dims(1, 2)),
+        ("a slice", random([3, 5, 6, 4, 5]).slice([1..3, 1..5])),
+    ];
+    let kernels: [([usize; 3], [usize; 3]); 2] = [([3, 3, 3], [1, 1, 1]), ([3, 7, 7], [1, 2, 2])];
+    for (view, x) in views {
+        for (kernel, stride) in kernels {
+            let weight = random([3, 4, kernel[0], kernel[1], kernel[2]]);
+            let options = ConvOptions::new(stride, kernel.map(|k| k / 2), [1; 3], 1);
+            let out_dims = burn::tensor::module::conv3d(x.clone(), weight.clone(), None, options.clone()).dims();
+            let residual = random(out_dims);
+            let kept = (x.clone().into_data(), residual.clone().into_data());
+            let expected = conv3d_portable(x.clone(), weight.clone(), None, options.clone(), ConvEpilogue::residual_relu(residual.clone()));
+            let got = <Flex as Conv3dBackend>::conv3d_fused(x.clone(), weight, None, options, ConvEpilogue::residual_relu(residual.clone()));
+            let error = relative_error(got, expected, view);
+            assert!(error <= 1e-5, "{view}, kernel {kernel:?}: differs by {error} (relative)");
+            assert!((x.clone().into_data(), residual.into_data()) == kept, "{view}: an input was modified in place");
+        }
+    }
 }
 
 #[test]

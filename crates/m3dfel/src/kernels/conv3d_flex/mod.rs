@@ -1,7 +1,7 @@
 //! The backbone's convolution on Burn's CPU backend (Flex), for inference and training.
 //!
-//! Forward: Winograd's F(2×2, 3×3) ([`winograd`]) for the stride-1 3×3×3 convolutions of
-//! the first two stages (2.25× less arithmetic), the direct convolution
+//! Forward: Winograd's F(4×4, 3×3) ([`winograd`]) for the stride-1 3×3×3 convolutions of
+//! the first two stages (4× less arithmetic), the direct convolution
 //! ([`direct`]) for the others, with bias, residual and ReLU applied as the output is
 //! written, wherever the CPU has the vector instructions the direct convolution is written
 //! for (x86-64 AVX2 + FMA or AVX-512, WebAssembly SIMD); elsewhere Burn's own convolution.
@@ -48,7 +48,7 @@ pub fn best_isa() -> Option<Isa> {
 pub enum Kernel {
     /// The direct convolution with this instruction set (one of [`Isa::available`]).
     Direct(Isa),
-    /// Winograd's F(2×2, 3×3) ([`winograd`]), for the convolutions where
+    /// Winograd's F(4×4, 3×3) ([`winograd`]), for the convolutions where
     /// [`winograd::applies`]; its matrix products choose their own instructions.
     Winograd,
 }
@@ -66,7 +66,7 @@ pub fn conv3d_with(
         Kernel::Direct(isa) => assert!(Isa::available().contains(&isa), "{isa:?} is not available on this CPU"),
         Kernel::Winograd => assert!(
             winograd::applies(&x.dims(), &weight.dims(), &options),
-            "Winograd's F(2×2, 3×3) does not apply to this convolution"
+            "Winograd's F(4×4, 3×3) does not apply to this convolution"
         ),
     }
     on_primitives(x, weight, bias, epilogue, |x, w, b, r, relu| match kernel {
@@ -95,7 +95,7 @@ fn on_primitives(
 }
 
 /// epilogue(conv3d(x) + bias) the fastest way these kernels have: Winograd where it
-/// applies (2.25× less arithmetic), else the direct convolution.
+/// applies (4× less arithmetic), else the direct convolution.
 fn convolve(
     isa: Isa,
     x: &FlexTensor,

@@ -1,17 +1,26 @@
-//! Winograd's minimal filtering F(2×2, 3×3) in H and W for the backbone's stride-1 3×3×3
-//! convolutions: 16 multiplications per 2×2 output tile and kernel frame instead of 36,
-//! i.e. 2.25× less arithmetic than the direct convolution (Lavin & Gray, "Fast Algorithms
-//! for Convolutional Neural Networks", CVPR 2016).
+//! Winograd's minimal filtering F(4×4, 3×3) in H and W for the backbone's stride-1 3×3×3
+//! convolutions: 36 multiplications per 4×4 output tile and kernel frame instead of 144,
+//! i.e. 4× less arithmetic than the direct convolution (Lavin & Gray, "Fast Algorithms
+//! for Convolutional Neural Networks", CVPR 2016: their F(4×4, 3×3), interpolation points
+//! 0, ±1, ±2 and ∞).
 //!
-//! Each 4×4 input tile d (stride 2, starting one row and column before its 2×2 outputs) is
+//! Each 6×6 input tile d (stride 4, starting one row and column before its 4×4 outputs) is
 //! transformed to V = Bᵀ·d·B, each 3×3 kernel slice g to U = G·g·Gᵀ, and the output tile is
-//! Y = Aᵀ·M·A where M = Σ over input channels and kernel frames of U ⊙ V. For each of the 16
-//! components ξ of the transformed tiles, item and output frame, M is one matrix product:
-//! [Cout, kernel frames · Cin] (U) × [kernel frames · Cin, tiles] (V of the frames around
-//! it), by [`product`]: the `gemm` crate natively, a kernel of its own in WebAssembly. Bias,
-//! residual and ReLU are applied as Y is written.
+//! Y = Aᵀ·M·A where M = Σ over input channels and kernel frames of U ⊙ V. Tiles over the
+//! frame's edge (H or W not a multiple of 4) read zeros there and write only the outputs
+//! inside it. For each of the 36 components ξ of the transformed tiles and each output
+//! frame, M is one matrix product: [Cout, kernel frames · Cin] (U) × [kernel frames · Cin,
+//! items · tiles] (V of the frames around it), by [`product`]: the `gemm` crate natively, a
+//! kernel of its own in WebAssembly. Bias, residual and ReLU are applied as Y is written.
+//!
+//! F(2×2, 3×3) (16 multiplications per 2×2 tile, 2.25× less than direct) was used until
+//! 2026-12-02; F(4×4, 3×3) also moves 2.4 instead of 4 transformed values per activation
+//! through memory, which bounds the transforms (a paper clip's stage-1 convolution, 2
+//! cores: 20.6 → 16.0 ms, BENCHMARKS.md). Its rounding error is larger (the transforms scale
+//! values by up to 8); `tests/conv3d.rs` holds it to the direct convolution's bound.
 
 mod product;
+mod weights;
 
 use burn::tensor::{Bytes, DType, Shape, ops::ConvOptions};
 use burn_flex::{FlexTensor, Layout};
@@ -20,25 +29,24 @@ use super::epilogue::Epilogue;
 use super::parallel::{SharedOutput, map_parts};
 use super::scratch::{self, GROUP_FLOATS};
 use product::product;
+use weights::transformed_weights;
 
-/// Components of a transformed 4×4 tile.
-const COMPONENTS: usize = 16;
+/// Side of a transformed tile (output tile 4 + kernel 3 − 1).
+const SIDE: usize = 6;
+/// Components of a transformed 6×6 tile.
+const COMPONENTS: usize = SIDE * SIDE;
+/// Side of an output tile.
+const OUT: usize = 4;
 
 /// Whether [`conv3d_f32`] computes this convolution (`x` [B, Cin, T, H, W], `weight`
-/// [Cout, Cin, kT, kH, kW]): a 3×3×3 kernel, stride 1, padding 1, even H and W, and
-/// transformed weights (16·Cout·Cin·3 values) no larger than the input, so that the
-/// convolution's time goes to the activations rather than to reading weights. In R3D-18
-/// that is the stride-1 convolutions of the first two stages; the last stages have 1–2
-/// frames of 14² or 7² and most of their time is in their weights, which the transform
-/// would make 16/9 times larger.
+/// [Cout, Cin, kT, kH, kW]): a 3×3×3 kernel, stride 1, padding 1, and transformed weights
+/// U (36·Cout·3·Cin values) no larger than the transformed input V (36·T·Cin·B·tiles), so
+/// that the convolution's time goes to the activations rather than to transforming and
+/// reading weights. In R3D-18 that is the stride-1 convolutions of the first two stages;
+/// the last stages have 1–2 frames of 14² or 7² and most of their time is in their weights.
 pub fn applies(x: &[usize], weight: &[usize], options: &ConvOptions<3>) -> bool {
-    let weights = COMPONENTS * weight[0] * weight[1] * 3;
-    weight[2..] == [3, 3, 3]
-        && options.stride == [1; 3]
-        && options.padding == [1; 3]
-        && x[3] % 2 == 0
-        && x[4] % 2 == 0
-        && weights <= x.iter().product::<usize>()
+    let tiles = Frame::new(x[2], x[3], x[4]).tile_count();
+    weight[2..] == [3, 3, 3] && options.stride == [1; 3] && options.padding == [1; 3] && 3 * weight[0] <= x[2] * x[0] * tiles
 }
 
 /// `x`: [B, Cin, T, H, W], `weight`: [Cout, Cin, 3, 3, 3], `bias`: [Cout], `residual`:
@@ -55,18 +63,20 @@ pub(super) fn conv3d_f32(
     let shape = x.layout().shape();
     let [batch, in_channels, frames, height, width] = [shape[0], shape[1], shape[2], shape[3], shape[4]];
     let out_channels = weight.layout().shape()[0];
-    let tiles = [height / 2, width / 2];
-    let tile_count = tiles[0] * tiles[1];
+    let frame = Frame::new(frames, height, width);
+    let tile_count = frame.tile_count();
     let out_shape = Shape::from(vec![batch, out_channels, frames, height, width]);
     let bias = bias.map(FlexTensor::to_contiguous);
     let residual = residual.map(FlexTensor::to_contiguous);
     if let Some(residual) = &residual {
         assert_eq!(residual.layout().shape(), &out_shape, "conv3d residual shape");
     }
-    let weights = transform_weights(&weight.to_contiguous()); // [16, Cout, 3·Cin]
+    let weights = transformed_weights(&weight.to_contiguous()); // [36, Cout, 3·Cin]
     let (in_item, out_item) = (in_channels * frames * height * width, out_channels * frames * height * width);
-    let mut output = vec![0.0f32; batch * out_item];
-    // Batch items a group at a time: the transformed tiles are 4 times the activations.
+    // Not zeroed first: every value is written once, by `transform_output` (zeroing the 13 MB
+    // of a stage-1 output took as long as its output transform's writes).
+    let mut output = Vec::<f32>::with_capacity(batch * out_item);
+    // Batch items a group at a time: the transformed tiles are 2.25 times the activations.
     let per_item = COMPONENTS * frames * in_channels.max(out_channels) * tile_count;
     let group = (GROUP_FLOATS / per_item).clamp(1, batch);
     let mut transformed = scratch::take(group * COMPONENTS * frames * in_channels * tile_count);
@@ -74,91 +84,137 @@ pub(super) fn conv3d_f32(
     for first in (0..batch).step_by(group) {
         let items = group.min(batch - first);
         let x = &x.storage()[first * in_item..][..items * in_item];
-        transform_input(x, [items, in_channels, frames], tiles, &mut transformed); // [items, 16, T, Cin, tiles]
-        multiply(&transformed, &weights, &mut products, [items, in_channels, out_channels, frames, tile_count]); // [items, 16, T, Cout, tiles]
+        transform_input(x, [items, in_channels], &frame, &mut transformed); // [36, T, Cin, items · tiles]
+        multiply(&transformed, &weights, &mut products, [in_channels, out_channels, frames, items * tile_count]); // [36, T, Cout, items · tiles]
         let epilogue = Epilogue {
             bias: bias.as_ref().map(|b| b.storage()),
             residual: residual.as_ref().map(|r| &r.storage()[first * out_item..][..items * out_item]),
             relu,
         };
-        transform_output(&products, [items, out_channels, frames], tiles, &epilogue, &mut output[first * out_item..][..items * out_item]);
+        // SAFETY: the group's items lie inside the capacity of `output`.
+        let out = SharedOutput(unsafe { output.as_mut_ptr().add(first * out_item) });
+        transform_output(&products, [items, out_channels], &frame, &epilogue, out);
     }
+    // SAFETY: `transform_output` wrote all B·Cout·T·H·W values.
+    unsafe { output.set_len(batch * out_item) };
     scratch::give_back(transformed);
     scratch::give_back(products);
     FlexTensor::new(Bytes::from_elems(output), Layout::contiguous(out_shape), DType::F32)
 }
 
-/// [B, Cin, T, H, W] → V: [B, 16, T, Cin, H/2 · W/2], V[b][4k + l][t][c][i·W/2 + j] =
-/// (Bᵀ·d·B)[k][l] for the 4×4 tile d of rows 2i − 1 … 2i + 2 and columns 2j − 1 … 2j + 2
-/// of frame t (zero outside the frame).
-fn transform_input(x: &[f32], [batch, channels, frames]: [usize; 3], [rows, columns]: [usize; 2], out: &mut [f32]) {
-    let (height, width) = (2 * rows, 2 * columns);
-    let tile_count = rows * columns;
+/// The frames of one convolution and how its tiles are laid out. A frame's tiles are
+/// ⌈H/4⌉ rows of ⌈W/4⌉ + 1 (`stride`): the transforms work on whole frames as long
+/// vectors (a row of tiles after another), and a tile row's last value is left over from
+/// the next row's start; it is carried through the products like the others and never
+/// written out (1/8 – 1/15 more products than tiles, against transforms 3× faster than
+/// with a tile row at a time).
+#[derive(Clone, Copy)]
+struct Frame {
+    frames: usize,
+    height: usize,
+    width: usize,
+    /// Rows of 4×4 output tiles: ⌈H/4⌉.
+    rows: usize,
+    /// Tiles per row: ⌈W/4⌉, plus the one left over.
+    stride: usize,
+}
+
+impl Frame {
+    fn new(frames: usize, height: usize, width: usize) -> Self {
+        Self { frames, height, width, rows: height.div_ceil(OUT), stride: width.div_ceil(OUT) + 1 }
+    }
+
+    /// Tiles of a frame, the left-over ones included.
+    fn tile_count(&self) -> usize {
+        self.rows * self.stride
+    }
+}
+
+/// [items, Cin, T, H, W] → V: [36, T, Cin, items · tiles], V[6k + l][t][c][b · tiles + i · stride + j]
+/// = (Bᵀ·d·B)[k][l] for the 6×6 tile d of rows 4i − 1 … 4i + 4 and columns 4j − 1 … 4j + 4
+/// of frame t of item b (zero outside the frame).
+///
+/// A frame is first split by the phases of its zero-padded rows and columns (4 × 4 arrays
+/// of (⌈H/4⌉ + 1) × `stride`), so that the values a tile combines sit at the same place in
+/// its arrays or one place further (one row further in the row direction): each of the
+/// transform's 6 inputs is then one whole array, read from its start or one value on.
+fn transform_input(x: &[f32], [items, channels]: [usize; 2], frame: &Frame, out: &mut [f32]) {
+    let Frame { frames, height, width, rows, stride } = *frame;
+    let tile_count = frame.tile_count();
+    let phase_len = (rows + 1) * stride;
     let shared = SharedOutput(out.as_mut_ptr());
     let transform = |part: usize| {
         let (b, c) = (part / channels, part % channels);
         let source = &x[part * frames * height * width..][..frames * height * width];
-        // The tile's 4 input rows split into even and odd padded columns:
-        // even[m] = x[2m − 1], odd[m] = x[2m] (zero outside the row).
-        let [mut even, mut odd, mut even_rows, mut odd_rows] = std::array::from_fn(|_| zeros::<4>(columns + 1));
+        // padded[n] = x[n − 1] on a row, zero outside it; phases[s][r][a · stride + m] =
+        // the padded frame at row 4a + s, column 4m + r.
+        let mut padded = vec![0.0f32; OUT * stride];
+        let mut phases: [[Vec<f32>; OUT]; OUT] = std::array::from_fn(|_| zeros(phase_len));
+        // ·B over the columns: by_columns[l][s][a · stride + j] (the last value stays 0).
+        let mut by_columns: [[Vec<f32>; OUT]; SIDE] = std::array::from_fn(|_| zeros(phase_len));
         for t in 0..frames {
-            for i in 0..rows {
-                for r in 0..4 {
-                    let y = (2 * i + r).wrapping_sub(1);
-                    if y < height {
-                        let row = &source[(t * height + y) * width..][..width];
-                        for ((pair, odd), even) in row.chunks_exact(2).zip(&mut odd[r][..columns]).zip(&mut even[r][1..]) {
-                            *odd = pair[0];
-                            *even = pair[1];
-                        }
-                    } else {
-                        even[r].fill(0.0);
-                        odd[r].fill(0.0);
+            for y in 0..OUT * (rows + 1) {
+                let [p0, p1, p2, p3] = phases[y % OUT].each_mut().map(|p| &mut p[y / OUT * stride..][..stride]);
+                let row = y.wrapping_sub(1);
+                if row < height {
+                    padded[1..=width].copy_from_slice(&source[(t * height + row) * width..][..width]);
+                    for ((((chunk, p0), p1), p2), p3) in padded.chunks_exact(OUT).zip(p0).zip(p1).zip(p2).zip(p3) {
+                        [*p0, *p1, *p2, *p3] = [chunk[0], chunk[1], chunk[2], chunk[3]];
                     }
+                } else {
+                    [p0, p1, p2, p3].into_iter().for_each(|p| p.fill(0.0));
                 }
-                // Bᵀ·d over the rows, for the even and the odd columns alike.
-                transform_4(each_mut(&mut even_rows), each(&even));
-                transform_4(each_mut(&mut odd_rows), each(&odd));
-                // ·B over the columns: e0 … e3 = even[j], odd[j], even[j + 1], odd[j + 1].
-                for (k, (even, odd)) in even_rows.iter().zip(&odd_rows).enumerate() {
-                    let row = |l: usize| {
-                        let start = (((b * COMPONENTS + 4 * k + l) * frames + t) * channels + c) * tile_count + i * columns;
-                        // SAFETY: part (b, c) alone writes V[b][ξ][t][c], and this row lies in it.
-                        unsafe { std::slice::from_raw_parts_mut(shared.pointer().add(start), columns) }
-                    };
-                    transform_4([row(0), row(1), row(2), row(3)], [&even[..columns], &odd[..columns], &even[1..], &odd[1..]]);
-                }
+            }
+            let n = phase_len - 1;
+            for (s, [p0, p1, p2, p3]) in phases.iter().enumerate() {
+                transform_6(by_columns.each_mut().map(|l| &mut l[s][..n]), [&p0[..n], &p1[..n], &p2[..n], &p3[..n], &p0[1..], &p1[1..]]);
+            }
+            // Bᵀ· over the rows, straight into V.
+            for (l, [c0, c1, c2, c3]) in by_columns.iter().enumerate() {
+                let row = |k: usize| {
+                    let start = ((((SIDE * k + l) * frames + t) * channels + c) * items + b) * tile_count;
+                    // SAFETY: part (b, c) alone writes V[ξ][t][c][b · tiles …].
+                    unsafe { std::slice::from_raw_parts_mut(shared.pointer().add(start), tile_count) }
+                };
+                let n = tile_count;
+                transform_6(std::array::from_fn(row), [&c0[..n], &c1[..n], &c2[..n], &c3[..n], &c0[stride..], &c1[stride..]]);
             }
         }
     };
-    map_parts((0..batch * channels).collect(), transform);
+    map_parts((0..items * channels).collect(), transform);
 }
 
-/// Bᵀ·d for each position of 4 rows: out = d₀ − d₂, d₁ + d₂, d₂ − d₁, d₁ − d₃ (the input
-/// transform, along either dimension). All slices have the length of `out[0]`.
+/// Bᵀ·d for each position of 6 rows (the input transform, along either dimension). All
+/// slices have the length of `out[0]`.
 #[inline(always)]
-fn transform_4(out: [&mut [f32]; 4], d: [&[f32]; 4]) {
+fn transform_6(out: [&mut [f32]; SIDE], d: [&[f32]; SIDE]) {
     let n = out[0].len();
-    let [o0, o1, o2, o3] = out.map(|o| &mut o[..n]);
-    let [d0, d1, d2, d3] = d.map(|d| &d[..n]);
+    let [o0, o1, o2, o3, o4, o5] = out.map(|o| &mut o[..n]);
+    let [d0, d1, d2, d3, d4, d5] = d.map(|d| &d[..n]);
     for j in 0..n {
-        o0[j] = d0[j] - d2[j];
-        o1[j] = d1[j] + d2[j];
-        o2[j] = d2[j] - d1[j];
-        o3[j] = d1[j] - d3[j];
+        o0[j] = 4.0 * d0[j] - 5.0 * d2[j] + d4[j];
+        o1[j] = (d3[j] + d4[j]) - 4.0 * (d1[j] + d2[j]);
+        o2[j] = (d4[j] - d3[j]) + 4.0 * (d1[j] - d2[j]);
+        o3[j] = (d4[j] - d2[j]) + 2.0 * (d3[j] - d1[j]);
+        o4[j] = (d4[j] - d2[j]) + 2.0 * (d1[j] - d3[j]);
+        o5[j] = 4.0 * d1[j] - 5.0 * d3[j] + d5[j];
     }
 }
 
-/// Aᵀ·m for each position of 4 rows: out = m₀ + m₁ + m₂, m₁ − m₂ − m₃ (the output
-/// transform, along either dimension). All slices have the length of `out[0]`.
+/// Aᵀ·m for each position of 6 rows (the output transform, along either dimension). All
+/// slices have the length of `out[0]`.
 #[inline(always)]
-fn inverse_4(out: [&mut [f32]; 2], m: [&[f32]; 4]) {
+fn inverse_6(out: [&mut [f32]; OUT], m: [&[f32]; SIDE]) {
     let n = out[0].len();
-    let [o0, o1] = out.map(|o| &mut o[..n]);
-    let [m0, m1, m2, m3] = m.map(|m| &m[..n]);
+    let [o0, o1, o2, o3] = out.map(|o| &mut o[..n]);
+    let [m0, m1, m2, m3, m4, m5] = m.map(|m| &m[..n]);
     for j in 0..n {
-        o0[j] = m0[j] + m1[j] + m2[j];
-        o1[j] = m1[j] - m2[j] - m3[j];
+        let (sum12, difference12) = (m1[j] + m2[j], m1[j] - m2[j]);
+        let (sum34, difference34) = (m3[j] + m4[j], m3[j] - m4[j]);
+        o0[j] = m0[j] + sum12 + sum34;
+        o1[j] = difference12 + 2.0 * difference34;
+        o2[j] = sum12 + 4.0 * sum34;
+        o3[j] = difference12 + 8.0 * difference34 + m5[j];
     }
 }
 
@@ -166,105 +222,65 @@ fn zeros<const N: usize>(len: usize) -> [Vec<f32>; N] {
     std::array::from_fn(|_| vec![0.0f32; len])
 }
 
-fn each<const N: usize>(rows: &[Vec<f32>; N]) -> [&[f32]; N] {
-    rows.each_ref().map(Vec::as_slice)
-}
-
-fn each_mut<const N: usize>(rows: &mut [Vec<f32>; N]) -> [&mut [f32]; N] {
-    rows.each_mut().map(Vec::as_mut_slice)
-}
-
-/// [Cout, Cin, 3, 3, 3] → U: [16, Cout, 3·Cin], U[4k + l][o][kt·Cin + c] = (G·g·Gᵀ)[k][l]
-/// for the 3×3 slice g = weight[o][c][kt]. Done on every call (the weights change in
-/// training), an output channel per part: its 16 rows of U are made in a buffer that stays
-/// in the L1 cache, then copied out whole (scattering each value straight into U took 2 ms
-/// for 128 × 128 channels, a fifth of the convolution).
-fn transform_weights(weight: &FlexTensor) -> Vec<f32> {
-    let shape = weight.layout().shape();
-    let (out_channels, in_channels) = (shape[0], shape[1]);
-    let values: &[f32] = weight.storage();
-    let row = 3 * in_channels;
-    let mut out = vec![0.0f32; COMPONENTS * out_channels * row];
-    let shared = SharedOutput(out.as_mut_ptr());
-    // G·v for a 3-vector v.
-    let g = |v: [f32; 3]| [v[0], (v[0] + v[1] + v[2]) * 0.5, (v[0] - v[1] + v[2]) * 0.5, v[2]];
-    let transform = |o: usize| {
-        let mut rows = vec![0.0f32; COMPONENTS * row]; // U[ξ][o]: [16, 3·Cin]
-        for (slice, g3) in values[o * row * 9..][..row * 9].chunks_exact(9).enumerate() {
-            let (c, kt) = (slice / 3, slice % 3);
-            let columns: [[f32; 4]; 3] = std::array::from_fn(|r| g([g3[3 * r], g3[3 * r + 1], g3[3 * r + 2]])); // g·Gᵀ, by rows
-            for l in 0..4 {
-                let u = g([columns[0][l], columns[1][l], columns[2][l]]); // G·(g·Gᵀ), column l
-                for (k, &value) in u.iter().enumerate() {
-                    rows[(4 * k + l) * row + kt * in_channels + c] = value;
-                }
-            }
-        }
-        for (component, values) in rows.chunks_exact(row).enumerate() {
-            // SAFETY: part o alone writes the rows U[ξ][o].
-            let dst = unsafe { std::slice::from_raw_parts_mut(shared.pointer().add((component * out_channels + o) * row), row) };
-            dst.copy_from_slice(values);
-        }
-    };
-    map_parts((0..out_channels).collect(), transform);
-    out
-}
-
-/// M[b][ξ][t] = U[ξ][:, kernel frames over real input frames] · V[b][ξ][t − 1 … t + 1]:
-/// [Cout, tiles] for every item, component and output frame.
-fn multiply(v: &[f32], u: &[f32], m: &mut [f32], [batch, in_channels, out_channels, frames, tiles]: [usize; 5]) {
+/// M[ξ][t] = U[ξ][:, kernel frames over real input frames] · V[ξ][t − 1 … t + 1]:
+/// [Cout, items · tiles] for every component and output frame (`columns` = items · tiles).
+fn multiply(v: &[f32], u: &[f32], m: &mut [f32], [in_channels, out_channels, frames, columns]: [usize; 4]) {
     let shared = SharedOutput(m.as_mut_ptr());
     let product = |part: usize| {
-        let component = part % COMPONENTS;
-        for t in 0..frames {
-            // Kernel frames kt read input frame t + kt − 1: those inside 0..frames.
-            let (first, end) = (usize::from(t == 0), if t + 1 < frames { 3 } else { 2 });
-            let depth = (end - first) * in_channels;
-            let lhs = u[(component * out_channels * 3 + first) * in_channels..].as_ptr();
-            let rhs = v[((part * frames + t + first - 1) * in_channels) * tiles..].as_ptr();
-            // SAFETY: U holds Cout rows of 3·Cin from `lhs` (columns first·Cin … end·Cin);
-            // V holds `depth` rows of `tiles` from `rhs` (the frames t + first − 1 …);
-            // part (b, ξ) alone writes M[b][ξ].
-            unsafe {
-                let dst = shared.pointer().add((part * frames + t) * out_channels * tiles);
-                product([out_channels, tiles, depth], (dst, tiles), (lhs, 3 * in_channels), (rhs, tiles));
-            }
+        let (component, t) = (part / frames, part % frames);
+        // Kernel frames kt read input frame t + kt − 1: those inside 0..frames.
+        let (first, end) = (usize::from(t == 0), if t + 1 < frames { 3 } else { 2 });
+        let depth = (end - first) * in_channels;
+        let lhs = u[(component * out_channels * 3 + first) * in_channels..].as_ptr();
+        let rhs = v[((component * frames + t + first - 1) * in_channels) * columns..].as_ptr();
+        // SAFETY: U holds Cout rows of 3·Cin from `lhs` (columns first·Cin … end·Cin);
+        // V holds `depth` rows of `columns` from `rhs` (the frames t + first − 1 …);
+        // part (ξ, t) alone writes M[ξ][t].
+        unsafe {
+            let dst = shared.pointer().add(part * out_channels * columns);
+            product([out_channels, columns, depth], (dst, columns), (lhs, 3 * in_channels), (rhs, columns));
         }
     };
-    map_parts((0..batch * COMPONENTS).collect(), product);
+    map_parts((0..COMPONENTS * frames).collect(), product);
 }
 
-/// M: [B, 16, T, Cout, H/2 · W/2] → `out` = Y = epilogue(Aᵀ·M·A + bias): [B, Cout, T, H, W]
-/// (`epilogue.residual`: the same items).
-fn transform_output(products: &[f32], [batch, channels, frames]: [usize; 3], [rows, columns]: [usize; 2], epilogue: &Epilogue, out: &mut [f32]) {
-    let (height, width) = (2 * rows, 2 * columns);
-    let tile_count = rows * columns;
-    let shared = SharedOutput(out.as_mut_ptr());
+/// M: [36, T, Cout, items · tiles] → `out` = Y = epilogue(Aᵀ·M·A + bias): [items, Cout, T, H, W]
+/// (`epilogue.residual`: the same items), every value written once, none read before.
+fn transform_output(products: &[f32], [items, channels]: [usize; 2], frame: &Frame, epilogue: &Epilogue, out: SharedOutput) {
+    let Frame { frames, height, width, stride, .. } = *frame;
+    let tile_count = frame.tile_count();
     let transform = |part: usize| {
         let (b, c) = (part / channels, part % channels);
-        // Aᵀ·M over the rows: by[a][l] for output row a and component column l; then ·A
-        // over the columns: the even and the odd output columns.
-        let (mut by, mut halves): ([[Vec<f32>; 4]; 2], _) = (std::array::from_fn(|_| zeros(columns)), zeros::<2>(columns));
+        // Aᵀ·M over the rows: by_rows[a][l][i · stride + j]; then ·A over the columns:
+        // phases[a][r][i · stride + j] = output row 4i + a, column 4j + r, interleaved into
+        // `line` (cut to W when written).
+        let mut by_rows: [[Vec<f32>; SIDE]; OUT] = std::array::from_fn(|_| zeros(tile_count));
+        let mut phases: [[Vec<f32>; OUT]; OUT] = std::array::from_fn(|_| zeros(tile_count));
+        let mut line = vec![0.0f32; OUT * stride];
         for t in 0..frames {
-            for i in 0..rows {
-                let m = |k: usize, l: usize| &products[(((b * COMPONENTS + 4 * k + l) * frames + t) * channels + c) * tile_count + i * columns..][..columns];
-                for l in 0..4 {
-                    let [first, second] = &mut by;
-                    inverse_4([&mut first[l], &mut second[l]], [m(0, l), m(1, l), m(2, l), m(3, l)]);
+            let m = |component: usize| &products[(((component * frames + t) * channels + c) * items + b) * tile_count..][..tile_count];
+            for l in 0..SIDE {
+                inverse_6(by_rows.each_mut().map(|a| a[l].as_mut_slice()), std::array::from_fn(|k| m(SIDE * k + l)));
+            }
+            for (phases, by_row) in phases.iter_mut().zip(&by_rows) {
+                inverse_6(phases.each_mut().map(Vec::as_mut_slice), by_row.each_ref().map(Vec::as_slice));
+            }
+            for y in 0..height {
+                let [p0, p1, p2, p3] = phases[y % OUT].each_ref().map(|p| &p[y / OUT * stride..][..stride]);
+                for ((((chunk, p0), p1), p2), p3) in line.chunks_exact_mut(OUT).zip(p0).zip(p1).zip(p2).zip(p3) {
+                    chunk.copy_from_slice(&[*p0, *p1, *p2, *p3]);
                 }
-                for (a, by) in by.iter().enumerate() {
-                    inverse_4(each_mut(&mut halves), each(by));
-                    let start = ((b * channels + c) * frames + t) * height * width + (2 * i + a) * width;
-                    // SAFETY: part (b, c) alone writes Y[b][c], and this row lies in it.
-                    let row = unsafe { std::slice::from_raw_parts_mut(shared.pointer().add(start), width) };
-                    for ((pair, &even), &odd) in row.chunks_exact_mut(2).zip(&halves[0]).zip(&halves[1]) {
-                        pair[0] = even;
-                        pair[1] = odd;
-                    }
-                    epilogue.finish(c, start, row);
-                }
+                let start = ((b * channels + c) * frames + t) * height * width + y * width;
+                // SAFETY: `out` holds the items' Y, part (b, c) alone writes Y[b][c], and this
+                // row lies in it; the row is written before a reference to it is made.
+                let row = unsafe {
+                    let row = out.pointer().add(start);
+                    std::ptr::copy_nonoverlapping(line.as_ptr(), row, width);
+                    std::slice::from_raw_parts_mut(row, width)
+                };
+                epilogue.finish(c, start, row);
             }
         }
     };
-    map_parts((0..batch * channels).collect(), transform);
+    map_parts((0..items * channels).collect(), transform);
 }
