@@ -76,7 +76,7 @@ pub(super) fn conv3d_f32(
     // Not zeroed first: every value is written once, by `transform_output` (zeroing the 13 MB
     // of a stage-1 output took as long as its output transform's writes).
     let mut output = Vec::<f32>::with_capacity(batch * out_item);
-    // Batch items a group at a time: the transformed tiles are 2.25 times the activations.
+    // Batch items a group at a time: the transformed tiles are about 2.4 times the activations.
     let per_item = COMPONENTS * frames * in_channels.max(out_channels) * tile_count;
     let group = (GROUP_FLOATS / per_item).clamp(1, batch);
     let mut transformed = scratch::take(group * COMPONENTS * frames * in_channels * tile_count);
@@ -106,8 +106,9 @@ pub(super) fn conv3d_f32(
 /// ⌈H/4⌉ rows of ⌈W/4⌉ + 1 (`stride`): the transforms work on whole frames as long
 /// vectors (a row of tiles after another), and a tile row's last value is left over from
 /// the next row's start; it is carried through the products like the others and never
-/// written out (1/8 – 1/15 more products than tiles, against transforms 3× faster than
-/// with a tile row at a time).
+/// written out (1/8 – 1/15 more products than tiles). Timed against transforming a tile
+/// row at a time (no left-over tiles), this was no faster: the transforms are bound by
+/// writing V and reading M, not by their arithmetic (BENCHMARKS.md, eighth run).
 #[derive(Clone, Copy)]
 struct Frame {
     frames: usize,

@@ -310,17 +310,18 @@ pub(super) fn conv3d_f32(
     relu: bool,
 ) -> FlexTensor {
     let contiguous;
-    let (rows, x_shape) = match InputRows::new(x) {
-        Some(rows) => (rows, x.layout().shape()),
+    let x = match InputRows::new(x) {
+        Some(_) => x,
         None => {
             contiguous = x.to_contiguous();
-            (InputRows::new(&contiguous).expect("a contiguous tensor's rows are consecutive"), contiguous.layout().shape())
+            &contiguous
         }
     };
+    let rows = InputRows::new(x).expect("a contiguous tensor's rows are consecutive");
     let weight = weight.to_contiguous();
     let bias = bias.map(FlexTensor::to_contiguous);
     let residual = residual.map(FlexTensor::to_contiguous);
-    let plan = Plan::new(x_shape, weight.layout().shape(), options);
+    let plan = Plan::new(x.layout().shape(), weight.layout().shape(), options);
     let [t, h, w] = plan.output;
     let out_shape = Shape::from(vec![plan.batch, plan.out_channels, t, h, w]);
     if let Some(residual) = &residual {
