@@ -18,7 +18,7 @@ struct Case {
     stride: [usize; 3],
 }
 
-const CASES: [Case; 12] = [
+const CASES: [Case; 14] = [
     Case { name: "stem", batch: 2, channels: [3, 8], input: [4, 30, 26], kernel: [3, 7, 7], stride: [1, 2, 2] },
     Case { name: "3x3x3", batch: 3, channels: [5, 6], input: [4, 9, 11], kernel: [3, 3, 3], stride: [1, 1, 1] },
     Case { name: "3x3x3 stride 2", batch: 2, channels: [6, 7], input: [5, 9, 10], kernel: [3, 3, 3], stride: [2, 2, 2] },
@@ -37,6 +37,10 @@ const CASES: [Case; 12] = [
     Case { name: "odd sizes, stride 2", batch: 2, channels: [9, 25], input: [3, 7, 9], kernel: [3, 3, 3], stride: [2, 2, 2] },
     // Rows wider than a tile, many tiles per frame.
     Case { name: "wide rows", batch: 1, channels: [3, 6], input: [2, 5, 75], kernel: [3, 3, 3], stride: [1, 1, 1] },
+    // Output channels in blocks of 64 (AVX-512): two whole blocks and a ragged one.
+    Case { name: "150 output channels", batch: 2, channels: [24, 150], input: [2, 6, 7], kernel: [3, 3, 3], stride: [1, 1, 1] },
+    // R3D-18's last stage in miniature: one 7×7 frame, the threads split the output channels.
+    Case { name: "last stage", batch: 4, channels: [64, 256], input: [1, 7, 7], kernel: [3, 3, 3], stride: [1, 1, 1] },
     // An input of 80 MB: more than one relayout group (64 MiB), the last group smaller.
     Case { name: "batch in groups", batch: 7, channels: [8, 4], input: [4, 300, 300], kernel: [1, 1, 1], stride: [1, 1, 1] },
 ];
@@ -185,6 +189,33 @@ fn the_cpu_convolution_reads_strided_views_and_leaves_its_inputs_alone() {
             let error = relative_error(got, expected, view);
             assert!(error <= 1e-5, "{view}, kernel {kernel:?}: differs by {error} (relative)");
             assert!((x.clone().into_data(), residual.into_data()) == kept, "{view}: an input was modified in place");
+        }
+    }
+}
+
+/// Inference keeps weights rearranged for a kernel (Winograd's transform, AVX-512's blocks)
+/// between calls; new weights, even made from the old ones by an operation that could have
+/// reused their memory, must not get the old ones' arrangement.
+#[test]
+fn kept_weights_follow_the_weights_they_were_made_from() {
+    let cases = [
+        ("Winograd", [2, 8, 4, 12, 12], [8, 8, 3, 3, 3], [1; 3]),
+        ("direct, 3x3x3 stride 2", [2, 16, 3, 9, 9], [128, 16, 3, 3, 3], [2; 3]),
+        ("direct, last stage", [4, 32, 1, 7, 7], [64, 32, 3, 3, 3], [1; 3]),
+    ];
+    for (name, x_shape, weight_shape, stride) in cases {
+        let x = random(x_shape);
+        let options = ConvOptions::new(stride, [1; 3], [1; 3], 1);
+        let mut weight = random(weight_shape);
+        for step in 0..3 {
+            let expected = conv3d_portable(x.clone(), weight.clone(), None, options.clone(), ConvEpilogue::relu());
+            let convolve = || <Flex as Conv3dBackend>::conv3d_fused(x.clone(), weight.clone(), None, options.clone(), ConvEpilogue::relu());
+            let (first, second) = (convolve(), convolve());
+            let what = format!("{name}, weights {step}");
+            assert!(first.to_data() == second.to_data(), "{what}: the second call (kept weights) differs from the first");
+            let error = relative_error(second, expected, &what);
+            assert!(error <= 1e-5 * (x_shape[1] as f32).sqrt(), "{what}: differs by {error} (relative)");
+            weight = weight.mul_scalar(-0.5).add_scalar(0.25);
         }
     }
 }

@@ -5,6 +5,7 @@
 //! ([`direct`]) for the others, with bias, residual and ReLU applied as the output is
 //! written, wherever the CPU has the vector instructions the direct convolution is written
 //! for (x86-64 AVX2 + FMA or AVX-512, WebAssembly SIMD); elsewhere Burn's own convolution.
+//! In inference, weights rearranged for a kernel are kept while the weights live ([`kept`]).
 //! Training (`Autodiff<Flex>`) has its own backward pass: dX by the same forward
 //! convolution of the output gradient with the flipped, transposed weights (stride 1), or
 //! by im2col + GEMM (strided convolutions); dW by im2col + GEMM ([`gemm`]).
@@ -16,6 +17,7 @@
 mod direct;
 mod epilogue;
 mod gemm;
+mod kept;
 mod parallel;
 mod scratch;
 mod simd;
@@ -53,7 +55,8 @@ pub enum Kernel {
     Winograd,
 }
 
-/// epilogue(conv3d(x) + bias) by `kernel`. f32, one group, no dilation.
+/// epilogue(conv3d(x) + bias) by `kernel`. f32, one group, no dilation. Weights rearranged
+/// for the kernel are kept, as in inference.
 pub fn conv3d_with(
     kernel: Kernel,
     x: Tensor<Flex, 5>,
@@ -70,8 +73,8 @@ pub fn conv3d_with(
         ),
     }
     on_primitives(x, weight, bias, epilogue, |x, w, b, r, relu| match kernel {
-        Kernel::Direct(isa) => direct::conv3d_f32(isa, x, w, b, r, &options, relu),
-        Kernel::Winograd => winograd::conv3d_f32(x, w, b, r, relu),
+        Kernel::Direct(isa) => direct::conv3d_f32(isa, x, w, b, r, &options, relu, true),
+        Kernel::Winograd => winograd::conv3d_f32(x, w, b, r, relu, true),
     })
 }
 
@@ -95,7 +98,9 @@ fn on_primitives(
 }
 
 /// epilogue(conv3d(x) + bias) the fastest way these kernels have: Winograd where it
-/// applies (4× less arithmetic), else the direct convolution.
+/// applies (4× less arithmetic), else the direct convolution with `isa` (or AVX2 where
+/// AVX-512 fits the layer badly). Rearranged weights are kept if `keep` (inference).
+#[allow(clippy::too_many_arguments)]
 fn convolve(
     isa: Isa,
     x: &FlexTensor,
@@ -104,11 +109,13 @@ fn convolve(
     residual: Option<&FlexTensor>,
     options: &ConvOptions<3>,
     relu: bool,
+    keep: bool,
 ) -> FlexTensor {
-    if winograd::applies(x.layout().shape(), weight.layout().shape(), options) {
-        winograd::conv3d_f32(x, weight, bias, residual, relu)
+    let weight_shape = weight.layout().shape();
+    if winograd::applies(x.layout().shape(), weight_shape, options) {
+        winograd::conv3d_f32(x, weight, bias, residual, relu, keep)
     } else {
-        direct::conv3d_f32(isa, x, weight, bias, residual, options, relu)
+        direct::conv3d_f32(isa.for_output_channels(weight_shape[0]), x, weight, bias, residual, options, relu, keep)
     }
 }
 
@@ -125,7 +132,7 @@ impl Conv3dBackend for Flex {
             .chain([epilogue.residual.as_ref().map(Tensor::dtype)]);
         match best_isa() {
             Some(isa) if supported(dtypes, &options) => {
-                on_primitives(x, weight, bias, epilogue, |x, w, b, r, relu| convolve(isa, x, w, b, r, &options, relu))
+                on_primitives(x, weight, bias, epilogue, |x, w, b, r, relu| convolve(isa, x, w, b, r, &options, relu, true))
             }
             _ => conv3d_portable(x, weight, bias, options, epilogue),
         }
@@ -148,7 +155,7 @@ impl<C: CheckpointStrategy> Conv3dBackend for Autodiff<Flex, C> {
             return conv3d_portable(x, weight, bias, options, epilogue);
         };
         let (x, weight) = (x.into_primitive().tensor(), weight.into_primitive().tensor());
-        let out = convolve(isa, &x.primitive, &weight.primitive, None, None, &options, false);
+        let out = convolve(isa, &x.primitive, &weight.primitive, None, None, &options, false, false);
         let out = match Conv3dFlexBackward.prepare::<C>([x.node.clone(), weight.node.clone()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish((x.primitive, weight.primitive, options, isa), out),
             OpsKind::UnTracked(prep) => prep.finish(out),
@@ -185,7 +192,7 @@ impl Backward<Flex, 2> for Conv3dFlexBackward {
                 None => {
                     let padding = std::array::from_fn(|d| kernel[d] - 1 - options.padding[d]);
                     let options = ConvOptions::new([1; 3], padding, [1; 3], 1);
-                    convolve(isa, &grad, &flipped_transpose(&weight), None, None, &options, false)
+                    convolve(isa, &grad, &flipped_transpose(&weight), None, None, &options, false, false)
                 }
             };
             grads.register::<Flex>(node.id, x_grad);

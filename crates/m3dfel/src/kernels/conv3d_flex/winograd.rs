@@ -51,13 +51,15 @@ pub fn applies(x: &[usize], weight: &[usize], options: &ConvOptions<3>) -> bool 
 
 /// `x`: [B, Cin, T, H, W], `weight`: [Cout, Cin, 3, 3, 3], `bias`: [Cout], `residual`:
 /// [B, Cout, T, H, W] → epilogue(conv3d(x, weight) + bias) with padding 1, for the
-/// convolutions of [`applies`].
+/// convolutions of [`applies`]. The transformed weights are kept for the next call with
+/// these weights if `keep` (inference).
 pub(super) fn conv3d_f32(
     x: &FlexTensor,
     weight: &FlexTensor,
     bias: Option<&FlexTensor>,
     residual: Option<&FlexTensor>,
     relu: bool,
+    keep: bool,
 ) -> FlexTensor {
     let x = x.to_contiguous();
     let shape = x.layout().shape();
@@ -71,7 +73,7 @@ pub(super) fn conv3d_f32(
     if let Some(residual) = &residual {
         assert_eq!(residual.layout().shape(), &out_shape, "conv3d residual shape");
     }
-    let weights = transformed_weights(&weight.to_contiguous()); // [36, Cout, 3·Cin]
+    let weights = transformed_weights(&weight.to_contiguous(), keep); // [36, Cout, 3·Cin]
     let (in_item, out_item) = (in_channels * frames * height * width, out_channels * frames * height * width);
     // Not zeroed first: every value is written once, by `transform_output` (zeroing the 13 MB
     // of a stage-1 output took as long as its output transform's writes).

@@ -11,12 +11,16 @@
 //! The micro-kernel ([`tile`]) multiplies a tile of output positions by a few output
 //! channels' weights, read from the weight tensor as it is, accumulating in registers over
 //! a chunk of input channels; bias, residual and ReLU are applied when the tile's output is
-//! written. Taps that fall on padding frames in T are skipped for the whole tile: R3D-18's
-//! later stages have 1 or 2 frames, so a third to two thirds of their taps read padding.
+//! written. With AVX-512 the micro-kernel ([`blocks`]) is vectorised over output channels
+//! instead, from weights packed in blocks of 64 channels. Taps that fall on padding frames
+//! in T are skipped for the whole tile: R3D-18's later stages have 1 or 2 frames, so a third
+//! to two thirds of their taps read padding.
 //! The work is split among the threads by tiles or, where the weights outweigh the input
 //! (the last stages), by output channels; large batches are relaid a group of items at a
 //! time into a buffer kept between calls ([`scratch`]).
 
+#[cfg(target_arch = "x86_64")]
+mod blocks;
 mod tile;
 
 use std::ops::Range;
@@ -61,19 +65,20 @@ impl Isa {
         found
     }
 
-    /// The one to use on this CPU: AVX2 where the CPU has it, although AVX-512 is wider.
-    /// The kernel's tap loads are unaligned, and a 64-byte load crosses a cache line almost
-    /// every time (a 32-byte one half the time); measured on R3D-18's convolutions (paper
-    /// preset, one clip, 2 threads), AVX-512 was slower than AVX2 on both CPUs tried: AMD
-    /// Zen 4 460 ms against 399 ms, Intel Xeon with AMX (family 6 model 167) 388 ms
-    /// against 335 ms (BENCHMARKS.md).
+    /// The widest one this CPU has.
     pub fn preferred() -> Option<Self> {
-        let available = Self::available();
+        Self::available().first().copied()
+    }
+
+    /// The one to use for a convolution with `out_channels`: AVX-512 computes whole blocks
+    /// of 64 output channels ([`blocks`]), so a narrower or ragged layer takes AVX2.
+    pub(super) fn for_output_channels(self, out_channels: usize) -> Self {
         #[cfg(target_arch = "x86_64")]
-        if available.contains(&Self::Avx2) {
-            return Some(Self::Avx2);
+        if self == Self::Avx512 && !out_channels.is_multiple_of(blocks::BLOCK) && Self::available().contains(&Self::Avx2) {
+            return Self::Avx2;
         }
-        available.first().copied()
+        let _ = out_channels;
+        self
     }
 }
 
@@ -107,7 +112,17 @@ pub(super) struct Tile {
     pub start: usize,
 }
 
-/// A part of the work: tiles × output channels, run by one thread.
+/// A group's output positions cut into micro-kernel calls.
+enum Calls {
+    /// [`tile`]'s: runs of the phase grid.
+    Tiles(Vec<Tile>),
+    /// [`blocks`]'s: any positions of one output frame.
+    #[cfg(target_arch = "x86_64")]
+    Positions(Vec<blocks::Positions>),
+}
+
+/// A part of the work: micro-kernel calls (tiles or positions) × output channels, run by one
+/// thread.
 struct Unit {
     tiles: Range<usize>,
     channels: Range<usize>,
@@ -177,16 +192,25 @@ impl Plan {
         first * per_frame..end * per_frame
     }
 
+    /// The taps some output frame reads a real input frame with.
+    #[cfg(target_arch = "x86_64")]
+    fn taps_read(&self) -> Range<usize> {
+        let valid = (0..self.output[0]).map(|frame| self.valid_taps(frame));
+        valid.clone().map(|taps| taps.start).min().unwrap_or(0)..valid.map(|taps| taps.end).max().unwrap_or(0)
+    }
+
     /// The batch items `items` of the input `[B, Cin, T, H, W]`, zero-padded and split by
     /// stride phase, written over all of `target`'s first `items.len()` items:
-    /// `[item, Cin, sT, sH, sW, grid T, grid H, grid W]`.
+    /// `[item, Cin, sT, sH, sW, grid T, grid H, grid W]`. Phases no tap reads are left as
+    /// they were (a 1×1×1 convolution with stride 2 reads one of 8).
     fn relayout(&self, x: &InputRows, items: Range<usize>, target: &mut [f32]) {
         let [t, h, w] = self.input;
         let phase_len = self.grid.iter().product::<usize>();
         let [row_len, rows] = [self.grid[2], self.grid[1]];
+        let read = |phase: usize| self.tap_offsets.iter().any(|offset| offset / phase_len == phase);
         let fill = |(part, target): (usize, &mut [f32])| {
             let (item, channel) = (items.start + part / self.in_channels, part % self.in_channels);
-            for (phase, target) in target.chunks_exact_mut(phase_len).enumerate() {
+            for (phase, target) in target.chunks_exact_mut(phase_len).enumerate().filter(|&(phase, _)| read(phase)) {
                 let (rt, rh, rw) = (phase / (self.stride[1] * self.stride[2]), phase / self.stride[2] % self.stride[1], phase % self.stride[2]);
                 let frames = inside(self.grid[0], t, rt, self.stride[0], self.padding[0]);
                 let valid_rows = inside(rows, h, rh, self.stride[1], self.padding[1]);
@@ -299,7 +323,10 @@ fn inside(grid: usize, len: usize, phase: usize, stride: usize, padding: usize) 
 }
 
 /// `x`: [B, Cin, T, H, W], `weight`: [Cout, Cin, kT, kH, kW], `bias`: [Cout], `residual`:
-/// [B, Cout, T', H', W'] → [B, Cout, T', H', W'] = epilogue(conv3d(x, weight) + bias).
+/// [B, Cout, T', H', W'] → [B, Cout, T', H', W'] = epilogue(conv3d(x, weight) + bias). Weights
+/// rearranged for the kernel are kept for the next call with these weights if `keep`
+/// (inference).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn conv3d_f32(
     isa: Isa,
     x: &FlexTensor,
@@ -308,6 +335,7 @@ pub(super) fn conv3d_f32(
     residual: Option<&FlexTensor>,
     options: &ConvOptions<3>,
     relu: bool,
+    keep: bool,
 ) -> FlexTensor {
     let contiguous;
     let x = match InputRows::new(x) {
@@ -327,7 +355,18 @@ pub(super) fn conv3d_f32(
     if let Some(residual) = &residual {
         assert_eq!(residual.layout().shape(), &out_shape, "conv3d residual shape");
     }
-    let (width, channels_per_call) = tile::shape(isa);
+    let (width, channels_per_call) = match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => (blocks::POSITIONS, blocks::BLOCK),
+        _ => tile::shape(isa),
+    };
+    #[cfg(target_arch = "x86_64")]
+    let packed = (isa == Isa::Avx512).then(|| {
+        let taps = plan.taps_read();
+        (blocks::packed(&weight, &plan, taps.clone(), keep), taps)
+    });
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = keep;
     let mut output = vec![0.0f32; out_shape.num_elements()];
     let shared = SharedOutput(output.as_mut_ptr());
     let epilogue = Epilogue {
@@ -342,13 +381,34 @@ pub(super) fn conv3d_f32(
     for first in (0..plan.batch).step_by(group) {
         let items = first..(first + group).min(plan.batch);
         plan.relayout(&rows, items.clone(), &mut input);
-        let tiles = plan.tiles(items.clone(), width);
-        let units = plan.units(tiles.len(), items.len(), width, channels_per_call);
+        let calls = match () {
+            #[cfg(target_arch = "x86_64")]
+            () if packed.is_some() => Calls::Positions(blocks::positions(&plan, items.clone())),
+            () => Calls::Tiles(plan.tiles(items.clone(), width)),
+        };
+        let count = match &calls {
+            Calls::Tiles(tiles) => tiles.len(),
+            #[cfg(target_arch = "x86_64")]
+            Calls::Positions(positions) => positions.len(),
+        };
+        let units = plan.units(count, items.len(), width, channels_per_call);
         let run = |unit: &Unit| {
             // SAFETY: `isa` was detected on this CPU; `output` holds B·Cout·T'·H'·W' floats of
-            // which this unit writes only its tiles × channels; `input` holds the group's
-            // relayout and `width` floats more.
-            unsafe { tile::run(isa, &plan, &input, weights, &tiles[unit.tiles.clone()], unit.channels.clone(), &epilogue, shared.pointer()) };
+            // which this unit writes only its calls × channels; `input` holds the group's
+            // relayout and `width` floats more; the packed weights hold the taps read.
+            unsafe {
+                match &calls {
+                    Calls::Tiles(tiles) => {
+                        tile::run(isa, &plan, &input, weights, &tiles[unit.tiles.clone()], unit.channels.clone(), &epilogue, shared.pointer())
+                    }
+                    #[cfg(target_arch = "x86_64")]
+                    Calls::Positions(positions) => {
+                        let (packed, taps) = packed.as_ref().expect("AVX-512 packs its weights");
+                        let positions = &positions[unit.tiles.clone()];
+                        blocks::run(&plan, &input, blocks::aligned(packed), taps, positions, unit.channels.clone(), &epilogue, shared.pointer())
+                    }
+                }
+            }
         };
         map_parts(units.iter().collect(), run);
     }

@@ -1,5 +1,6 @@
-//! The micro-kernel and the loop around it, generic over the vector instructions and
-//! compiled once per instruction set.
+//! The micro-kernel vectorised over output positions and the loop around it, generic over
+//! the vector instructions and compiled for AVX2 and WebAssembly SIMD (AVX-512 has its own,
+//! [`super::blocks`]).
 
 use std::ops::Range;
 
@@ -9,11 +10,9 @@ use super::{Isa, Plan, Tile};
 
 /// Tile shapes (vectors of output positions, output channels per call), chosen so that the
 /// accumulators, the loaded vectors and one broadcast fit in the vector registers:
-/// AVX2 2×6 = 12 of 16, AVX-512 2×12 = 24 of 32.
+/// AVX2 2×6 = 12 of 16.
 #[cfg(target_arch = "x86_64")]
 const AVX2: (usize, usize) = (2, 6);
-#[cfg(target_arch = "x86_64")]
-const AVX512: (usize, usize) = (2, 12);
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 const SIMD128: (usize, usize) = (2, 4);
 
@@ -25,7 +24,7 @@ const WEIGHTS_PER_PASS: usize = 216;
 pub(super) fn shape(isa: Isa) -> (usize, usize) {
     let (vectors, channels, lanes) = match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => (AVX512.0, AVX512.1, <super::super::simd::Avx512 as Lanes>::N),
+        Isa::Avx512 => unreachable!("AVX-512 runs the kernel of `blocks`"),
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => (AVX2.0, AVX2.1, <super::super::simd::Avx2 as Lanes>::N),
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -55,7 +54,7 @@ pub(super) unsafe fn run(
     unsafe {
         match isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => avx512(plan, input, weights, tiles, channels, epilogue, output),
+            Isa::Avx512 => unreachable!("AVX-512 runs the kernel of `blocks`"),
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => avx2(plan, input, weights, tiles, channels, epilogue, output),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -71,13 +70,6 @@ pub(super) unsafe fn run(
 unsafe fn avx2(plan: &Plan, input: &[f32], weights: &[f32], tiles: &[Tile], channels: Range<usize>, epilogue: &Epilogue, output: *mut f32) {
     // SAFETY: the caller's (`run`).
     unsafe { convolve::<super::super::simd::Avx2, { AVX2.0 }, { AVX2.1 }>(plan, input, weights, tiles, channels, epilogue, output) }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn avx512(plan: &Plan, input: &[f32], weights: &[f32], tiles: &[Tile], channels: Range<usize>, epilogue: &Epilogue, output: *mut f32) {
-    // SAFETY: the caller's (`run`).
-    unsafe { convolve::<super::super::simd::Avx512, { AVX512.0 }, { AVX512.1 }>(plan, input, weights, tiles, channels, epilogue, output) }
 }
 
 /// Partial sums of the tiles × channels, [tile][channel][position], then the epilogue.
@@ -209,13 +201,7 @@ unsafe fn tail<L: Lanes, const MV: usize>(channels: usize, pass: &Pass) {
             3 => micro::<L, MV, 3>(pass),
             4 => micro::<L, MV, 4>(pass),
             5 => micro::<L, MV, 5>(pass),
-            6 => micro::<L, MV, 6>(pass),
-            7 => micro::<L, MV, 7>(pass),
-            8 => micro::<L, MV, 8>(pass),
-            9 => micro::<L, MV, 9>(pass),
-            10 => micro::<L, MV, 10>(pass),
-            11 => micro::<L, MV, 11>(pass),
-            _ => unreachable!("tile shapes have at most 12 output channels"),
+            _ => unreachable!("tile shapes have at most 6 output channels"),
         }
     }
 }

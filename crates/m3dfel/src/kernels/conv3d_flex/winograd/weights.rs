@@ -1,42 +1,19 @@
-//! Winograd's transformed weights U = G·g·Gᵀ, kept between calls: a model's weights go
-//! through every clip unchanged in inference, and transforming them (U is 4× the weights:
-//! 7 MB for 128 × 128 channels) took 2 ms of the 8.6 ms of each stage-2 convolution of a
-//! paper clip on 2 cores. A call whose weights are bit for bit those of a kept U reuses it;
-//! in training every step's weights are new, and the oldest kept ones make room.
+//! Winograd's transformed weights U = G·g·Gᵀ (4× the weights: 7 MB for 128 × 128
+//! channels), kept between calls in inference ([`kept_or_made`]): transforming them took 2 ms of
+//! the 8.6 ms of each stage-2 convolution of a paper clip on 2 cores.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use burn_flex::FlexTensor;
 
+use super::super::kept::{Form, kept_or_made};
 use super::super::parallel::{SharedOutput, map_parts};
 use super::{COMPONENTS, SIDE};
 
-/// At most this many floats (64 MiB; a paper model's 7 Winograd convolutions keep 35 MB)
-/// of weights and their transforms are kept.
-const MAX_KEPT_FLOATS: usize = 16 << 20;
-
-/// Weights and their transform, oldest first.
-static KEPT: Mutex<Vec<(Vec<f32>, Arc<Vec<f32>>)>> = Mutex::new(Vec::new());
-
-/// `weight` [Cout, Cin, 3, 3, 3] (contiguous) → U: [36, Cout, 3·Cin], kept or made.
-pub(super) fn transformed_weights(weight: &FlexTensor) -> Arc<Vec<f32>> {
+/// `weight` [Cout, Cin, 3, 3, 3] (contiguous) → U: [36, Cout, 3·Cin], kept (if `keep`) or made.
+pub(super) fn transformed_weights(weight: &FlexTensor, keep: bool) -> Arc<Vec<f32>> {
     let shape = weight.layout().shape();
-    let values: &[f32] = weight.storage();
-    let same = |kept: &[f32]| kept.len() == values.len() && kept.iter().zip(values).all(|(a, b)| a.to_bits() == b.to_bits());
-    if let Ok(kept) = KEPT.lock()
-        && let Some((_, u)) = kept.iter().find(|(weights, _)| same(weights))
-    {
-        return Arc::clone(u);
-    }
-    let u = Arc::new(transform(values, [shape[0], shape[1]]));
-    if let Ok(mut kept) = KEPT.lock() {
-        let size = |(weights, u): &(Vec<f32>, Arc<Vec<f32>>)| weights.len() + u.len();
-        kept.push((values.to_vec(), Arc::clone(&u)));
-        while kept.iter().map(size).sum::<usize>() > MAX_KEPT_FLOATS {
-            kept.remove(0);
-        }
-    }
-    u
+    kept_or_made(weight, Form::Winograd, keep, || transform(weight.storage(), [shape[0], shape[1]]))
 }
 
 /// [Cout, Cin, 3, 3, 3] → U: [36, Cout, 3·Cin], U[6k + l][o][kt·Cin + c] = (G·g·Gᵀ)[k][l]
