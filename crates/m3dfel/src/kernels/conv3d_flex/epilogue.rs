@@ -17,10 +17,17 @@ impl Epilogue<'_> {
     #[inline(always)]
     pub fn finish(&self, channel: usize, start: usize, values: &mut [f32]) {
         let bias = self.bias.map_or(0.0, |bias| bias[channel]);
+        values.iter_mut().for_each(|v| *v += bias);
+        self.finish_biased(start, values);
+    }
+
+    /// [`Epilogue::finish`] of values that hold sum + bias already: adds the residual, then
+    /// ReLU.
+    #[inline(always)]
+    pub fn finish_biased(&self, start: usize, values: &mut [f32]) {
         let end = start + values.len();
-        match self.residual {
-            Some(residual) => values.iter_mut().zip(&residual[start..end]).for_each(|(v, r)| *v = *v + bias + r),
-            None => values.iter_mut().for_each(|v| *v += bias),
+        if let Some(residual) = self.residual {
+            values.iter_mut().zip(&residual[start..end]).for_each(|(v, r)| *v += r);
         }
         if self.relu {
             // Not `v.max(0.0)`: its NaN rule (the other operand) is not WebAssembly's `max`

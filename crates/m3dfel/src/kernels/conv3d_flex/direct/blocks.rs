@@ -45,6 +45,22 @@ pub(super) struct Positions {
     output: [(usize, usize); POSITIONS],
 }
 
+impl Positions {
+    /// Runs of the call's positions that follow each other in the output: (first position,
+    /// length), one per batch item the call's positions belong to.
+    fn runs(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let mut p = 0;
+        std::iter::from_fn(move || {
+            (p < self.count).then(|| {
+                let (item, first) = self.output[p];
+                let run = (p..self.count).take_while(|&q| self.output[q] == (item, first + q - p)).count();
+                p += run;
+                (p - run, run)
+            })
+        })
+    }
+}
+
 /// The output positions of the batch items `items` (relaid in that order), in calls of
 /// [`POSITIONS`]: frame by frame, each frame's positions of all items together (they skip
 /// the same padding taps).
@@ -137,48 +153,92 @@ pub(super) unsafe fn run(
     let start = aligned_start(&sums);
     let sums = &mut sums[start..];
     let block_len = plan.in_channels * taps.len() * BLOCK;
+    // A pass: some input channels with all their taps or, where one channel's weights
+    // outgrow the pass (the stem's 147 taps), one channel and a run of its taps; the sums
+    // are added in the same order either way.
     let per_pass = (WEIGHTS_PER_PASS / (taps.len() * BLOCK)).max(1);
+    let taps_per_pass = WEIGHTS_PER_PASS / BLOCK;
     for first in (0..plan.in_channels).step_by(per_pass) {
-        let pass = Pass {
-            offsets: &[],
-            channel_stride: plan.channel_stride,
-            weight_stride: taps.len() * BLOCK,
-            channels: per_pass.min(plan.in_channels - first),
-            first: first == 0,
-        };
-        for (index, call) in calls.iter().enumerate() {
-            let valid = plan.valid_taps(call.frame);
-            let pass = Pass { offsets: &plan.tap_offsets[valid.clone()], ..pass };
-            let x = call.input.map(|start| input[start + first * plan.channel_stride..].as_ptr());
-            for (b, block) in blocks.clone().enumerate() {
-                let w = &weights[block * block_len + (first * taps.len() + valid.start - taps.start) * BLOCK..];
-                let sums = &mut sums[(index * blocks.len() + b) * per_call..][..per_call];
-                // SAFETY: every tap of every lane reads inside the relayout; the weights of
-                // the pass's input channels × valid taps × 64 channels follow `w`.
-                unsafe { micro(x, w.as_ptr(), sums.as_mut_ptr(), &pass) };
+        for first_tap in (0..taps.len()).step_by(taps_per_pass) {
+            let pass = Pass {
+                offsets: &[],
+                channel_stride: plan.channel_stride,
+                weight_stride: taps.len() * BLOCK,
+                channels: per_pass.min(plan.in_channels - first),
+                first: first == 0 && first_tap == 0,
+            };
+            for (index, call) in calls.iter().enumerate() {
+                let valid = plan.valid_taps(call.frame);
+                let run = valid.start + first_tap..(valid.start + first_tap + taps_per_pass).min(valid.end);
+                if run.is_empty() && first_tap > 0 {
+                    continue;
+                }
+                let pass = Pass { offsets: &plan.tap_offsets[run.clone()], ..pass };
+                let x = call.input.map(|start| input[start + first * plan.channel_stride..].as_ptr());
+                for (b, block) in blocks.clone().enumerate() {
+                    let w = &weights[block * block_len + (first * taps.len() + run.start - taps.start) * BLOCK..];
+                    let sums = &mut sums[(index * blocks.len() + b) * per_call..][..per_call];
+                    // SAFETY: every tap of every lane reads inside the relayout; the weights
+                    // of the pass's input channels × taps × 64 channels follow `w`.
+                    unsafe { micro(x, w.as_ptr(), sums.as_mut_ptr(), &pass) };
+                }
             }
         }
     }
+    // Bias, and ReLU where no residual comes first, on the sums 16 channels at a time (a
+    // value at a time, the epilogue took as long as the stem's arithmetic); then each
+    // channel's run of positions out, and the residual.
+    let mut bias = vec![0.0f32; blocks.len() * BLOCK];
+    if let Some(values) = epilogue.bias {
+        let first = blocks.start * BLOCK;
+        let end = values.len().min(blocks.end * BLOCK);
+        bias[..end - first].copy_from_slice(&values[first..end]);
+    }
+    let relu = epilogue.relu && epilogue.residual.is_none();
+    for (call, sums) in calls.iter().zip(sums.chunks_exact_mut(blocks.len() * per_call)) {
+        for (sums, bias) in sums.chunks_exact_mut(per_call).zip(bias.chunks_exact(BLOCK)) {
+            // SAFETY: AVX-512F is enabled here; every access lies in `sums` or `bias`.
+            unsafe { add_bias(&mut sums[..call.count * BLOCK], bias, relu) };
+        }
+    }
     let positions = plan.output_positions();
-    for (index, call) in calls.iter().enumerate() {
-        for (b, block) in blocks.clone().enumerate() {
-            let sums = &sums[(index * blocks.len() + b) * per_call..][..per_call];
+    for (call, sums) in calls.iter().zip(sums.chunks_exact(blocks.len() * per_call)) {
+        for (block, sums) in blocks.clone().zip(sums.chunks_exact(per_call)) {
             for channel in (block * BLOCK).max(channels.start)..((block + 1) * BLOCK).min(channels.end) {
                 let lane = channel - block * BLOCK;
-                // Runs of positions that follow each other in the output.
-                let mut p = 0;
-                while p < call.count {
+                for (p, run) in call.runs() {
                     let (item, first) = call.output[p];
-                    let run = (p..call.count).take_while(|&q| call.output[q] == (item, first + q - p)).count();
                     let start = (item * plan.out_channels + channel) * positions + first;
-                    // SAFETY: the caller's; these are this call's positions of `channel`.
-                    let values = unsafe { std::slice::from_raw_parts_mut(output.add(start), run) };
-                    for (k, value) in values.iter_mut().enumerate() {
-                        *value = sums[(p + k) * BLOCK + lane];
+                    // SAFETY: the caller's; these are this call's positions of `channel`,
+                    // written before a reference to them is made.
+                    let values = unsafe {
+                        for k in 0..run {
+                            output.add(start + k).write(sums[(p + k) * BLOCK + lane]);
+                        }
+                        std::slice::from_raw_parts_mut(output.add(start), run)
+                    };
+                    if !relu {
+                        epilogue.finish_biased(start, values);
                     }
-                    epilogue.finish(channel, start, values);
-                    p += run;
                 }
+            }
+        }
+    }
+}
+
+/// sums[p][lane] += bias[lane] for each position's 64 channels, then ReLU if `relu`
+/// (`max(v, 0)` with 0 as second operand: NaN → 0, −0 → +0, as [`Epilogue::finish`]).
+#[inline(always)]
+unsafe fn add_bias(sums: &mut [f32], bias: &[f32], relu: bool) {
+    use std::arch::x86_64::{_mm512_add_ps, _mm512_max_ps};
+    // SAFETY: the caller's; `sums` holds whole positions of BLOCK values, `bias` BLOCK.
+    unsafe {
+        let bias: [_; VECTORS] = std::array::from_fn(|v| Avx512::load(bias.as_ptr().add(v * Avx512::N)));
+        for position in sums.chunks_exact_mut(BLOCK) {
+            for (v, &bias) in bias.iter().enumerate() {
+                let at = position.as_mut_ptr().add(v * Avx512::N);
+                let sum = _mm512_add_ps(Avx512::load(at), bias);
+                Avx512::store(at, if relu { _mm512_max_ps(sum, Avx512::zero()) } else { sum });
             }
         }
     }

@@ -228,9 +228,12 @@ unsafe fn write_tile(plan: &Plan, tile: &Tile, width: usize, sums: &[f32], chann
             let first_output = (tile.frame * rows + row) * columns + column;
             for (k, channel) in channels.clone().enumerate() {
                 let start = (tile.item * plan.out_channels + channel) * positions + first_output;
-                // SAFETY: the caller's; `start..start + run` are output positions of this tile.
-                let values = unsafe { std::slice::from_raw_parts_mut(output.add(start), run) };
-                values.copy_from_slice(&sums[k * width + lane..][..run]);
+                // SAFETY: the caller's; `start..start + run` are output positions of this tile,
+                // written before a reference to them is made.
+                let values = unsafe {
+                    std::ptr::copy_nonoverlapping(sums[k * width + lane..][..run].as_ptr(), output.add(start), run);
+                    std::slice::from_raw_parts_mut(output.add(start), run)
+                };
                 epilogue.finish(channel, start, values);
             }
         }
