@@ -104,13 +104,8 @@ pub(super) fn conv3d_f32(
     FlexTensor::new(Bytes::from_elems(output), Layout::contiguous(out_shape), DType::F32)
 }
 
-/// The frames of one convolution and how its tiles are laid out. A frame's tiles are
-/// ⌈H/4⌉ rows of ⌈W/4⌉ + 1 (`stride`): the transforms work on whole frames as long
-/// vectors (a row of tiles after another), and a tile row's last value is left over from
-/// the next row's start; it is carried through the products like the others and never
-/// written out (1/8 – 1/15 more products than tiles). Timed against transforming a tile
-/// row at a time (no left-over tiles), this was no faster: the transforms are bound by
-/// writing V and reading M, not by their arithmetic (BENCHMARKS.md, eighth run).
+/// The frames of one convolution and how its tiles are laid out: ⌈H/4⌉ rows of ⌈W/4⌉
+/// tiles per frame, row after row.
 #[derive(Clone, Copy)]
 struct Frame {
     frames: usize,
@@ -118,59 +113,57 @@ struct Frame {
     width: usize,
     /// Rows of 4×4 output tiles: ⌈H/4⌉.
     rows: usize,
-    /// Tiles per row: ⌈W/4⌉, plus the one left over.
-    stride: usize,
+    /// Tiles per row: ⌈W/4⌉.
+    columns: usize,
 }
 
 impl Frame {
     fn new(frames: usize, height: usize, width: usize) -> Self {
-        Self { frames, height, width, rows: height.div_ceil(OUT), stride: width.div_ceil(OUT) + 1 }
+        Self { frames, height, width, rows: height.div_ceil(OUT), columns: width.div_ceil(OUT) }
     }
 
-    /// Tiles of a frame, the left-over ones included.
     fn tile_count(&self) -> usize {
-        self.rows * self.stride
+        self.rows * self.columns
     }
 }
 
-/// [items, Cin, T, H, W] → V: [36, T, Cin, items · tiles], V[6k + l][t][c][b · tiles + i · stride + j]
+/// [items, Cin, T, H, W] → V: [36, T, Cin, items · tiles], V[6k + l][t][c][b · tiles + i · columns + j]
 /// = (Bᵀ·d·B)[k][l] for the 6×6 tile d of rows 4i − 1 … 4i + 4 and columns 4j − 1 … 4j + 4
 /// of frame t of item b (zero outside the frame).
 ///
-/// A frame is first split by the phases of its zero-padded rows and columns (4 × 4 arrays
-/// of (⌈H/4⌉ + 1) × `stride`), so that the values a tile combines sit at the same place in
-/// its arrays or one place further (one row further in the row direction): each of the
-/// transform's 6 inputs is then one whole array, read from its start or one value on.
+/// Each zero-padded row is split by the phase of its columns (4 arrays of ⌈W/4⌉ + 1), so
+/// that the values a tile combines sit at the same place in those arrays or one place
+/// further, and transformed along the columns into arrays split by the phase of the row
+/// (4 × 6 arrays of (⌈H/4⌉ + 1) × ⌈W/4⌉); the transform along the rows then reads each of
+/// its 6 inputs as one array over the whole frame, from its start or one row of tiles on.
+/// (Until 2026-12-03 the column transform also ran over whole frames, which carried a
+/// left-over tile per tile row through the products: 1/15 more at 56², 1/8 at 28².)
 fn transform_input(x: &[f32], [items, channels]: [usize; 2], frame: &Frame, out: &mut [f32]) {
-    let Frame { frames, height, width, rows, stride } = *frame;
+    let Frame { frames, height, width, rows, columns } = *frame;
     let tile_count = frame.tile_count();
-    let phase_len = (rows + 1) * stride;
     let shared = SharedOutput(out.as_mut_ptr());
     let transform = |part: usize| {
         let (b, c) = (part / channels, part % channels);
         let source = &x[part * frames * height * width..][..frames * height * width];
-        // padded[n] = x[n − 1] on a row, zero outside it; phases[s][r][a · stride + m] =
-        // the padded frame at row 4a + s, column 4m + r.
-        let mut padded = vec![0.0f32; OUT * stride];
-        let mut phases: [[Vec<f32>; OUT]; OUT] = std::array::from_fn(|_| zeros(phase_len));
-        // ·B over the columns: by_columns[l][s][a · stride + j] (the last value stays 0).
-        let mut by_columns: [[Vec<f32>; OUT]; SIDE] = std::array::from_fn(|_| zeros(phase_len));
+        // padded[n] = x[n − 1] on a row, zero outside it; phase[r][m] = padded[4m + r].
+        let mut padded = vec![0.0f32; OUT * (columns + 1)];
+        let mut phase: [Vec<f32>; OUT] = zeros(columns + 1);
+        // ·B over the columns: by_columns[l][s][a · columns + j] for the padded row 4a + s.
+        let mut by_columns: [[Vec<f32>; OUT]; SIDE] = std::array::from_fn(|_| zeros((rows + 1) * columns));
         for t in 0..frames {
             for y in 0..OUT * (rows + 1) {
-                let [p0, p1, p2, p3] = phases[y % OUT].each_mut().map(|p| &mut p[y / OUT * stride..][..stride]);
                 let row = y.wrapping_sub(1);
                 if row < height {
                     padded[1..=width].copy_from_slice(&source[(t * height + row) * width..][..width]);
-                    for ((((chunk, p0), p1), p2), p3) in padded.chunks_exact(OUT).zip(p0).zip(p1).zip(p2).zip(p3) {
-                        [*p0, *p1, *p2, *p3] = [chunk[0], chunk[1], chunk[2], chunk[3]];
+                    for (m, chunk) in padded.chunks_exact(OUT).enumerate() {
+                        [phase[0][m], phase[1][m], phase[2][m], phase[3][m]] = [chunk[0], chunk[1], chunk[2], chunk[3]];
                     }
                 } else {
-                    [p0, p1, p2, p3].into_iter().for_each(|p| p.fill(0.0));
+                    phase.iter_mut().for_each(|p| p.fill(0.0));
                 }
-            }
-            let n = phase_len - 1;
-            for (s, [p0, p1, p2, p3]) in phases.iter().enumerate() {
-                transform_6(by_columns.each_mut().map(|l| &mut l[s][..n]), [&p0[..n], &p1[..n], &p2[..n], &p3[..n], &p0[1..], &p1[1..]]);
+                let [p0, p1, p2, p3] = phase.each_ref();
+                let out = by_columns.each_mut().map(|l| &mut l[y % OUT][y / OUT * columns..][..columns]);
+                transform_6(out, [&p0[..columns], &p1[..columns], &p2[..columns], &p3[..columns], &p0[1..], &p1[1..]]);
             }
             // Bᵀ· over the rows, straight into V.
             for (l, [c0, c1, c2, c3]) in by_columns.iter().enumerate() {
@@ -180,7 +173,7 @@ fn transform_input(x: &[f32], [items, channels]: [usize; 2], frame: &Frame, out:
                     unsafe { std::slice::from_raw_parts_mut(shared.pointer().add(start), tile_count) }
                 };
                 let n = tile_count;
-                transform_6(std::array::from_fn(row), [&c0[..n], &c1[..n], &c2[..n], &c3[..n], &c0[stride..], &c1[stride..]]);
+                transform_6(std::array::from_fn(row), [&c0[..n], &c1[..n], &c2[..n], &c3[..n], &c0[columns..], &c1[columns..]]);
             }
         }
     };
@@ -250,16 +243,16 @@ fn multiply(v: &[f32], u: &[f32], m: &mut [f32], [in_channels, out_channels, fra
 /// M: [36, T, Cout, items · tiles] → `out` = Y = epilogue(Aᵀ·M·A + bias): [items, Cout, T, H, W]
 /// (`epilogue.residual`: the same items), every value written once, none read before.
 fn transform_output(products: &[f32], [items, channels]: [usize; 2], frame: &Frame, epilogue: &Epilogue, out: SharedOutput) {
-    let Frame { frames, height, width, stride, .. } = *frame;
+    let Frame { frames, height, width, columns, .. } = *frame;
     let tile_count = frame.tile_count();
     let transform = |part: usize| {
         let (b, c) = (part / channels, part % channels);
-        // Aᵀ·M over the rows: by_rows[a][l][i · stride + j]; then ·A over the columns:
-        // phases[a][r][i · stride + j] = output row 4i + a, column 4j + r, interleaved into
+        // Aᵀ·M over the rows: by_rows[a][l][i · columns + j]; then ·A over the columns:
+        // phases[a][r][i · columns + j] = output row 4i + a, column 4j + r, interleaved into
         // `line` (cut to W when written).
         let mut by_rows: [[Vec<f32>; SIDE]; OUT] = std::array::from_fn(|_| zeros(tile_count));
         let mut phases: [[Vec<f32>; OUT]; OUT] = std::array::from_fn(|_| zeros(tile_count));
-        let mut line = vec![0.0f32; OUT * stride];
+        let mut line = vec![0.0f32; OUT * columns];
         for t in 0..frames {
             let m = |component: usize| &products[(((component * frames + t) * channels + c) * items + b) * tile_count..][..tile_count];
             for l in 0..SIDE {
@@ -269,7 +262,7 @@ fn transform_output(products: &[f32], [items, channels]: [usize; 2], frame: &Fra
                 inverse_6(phases.each_mut().map(Vec::as_mut_slice), by_row.each_ref().map(Vec::as_slice));
             }
             for y in 0..height {
-                let [p0, p1, p2, p3] = phases[y % OUT].each_ref().map(|p| &p[y / OUT * stride..][..stride]);
+                let [p0, p1, p2, p3] = phases[y % OUT].each_ref().map(|p| &p[y / OUT * columns..][..columns]);
                 for ((((chunk, p0), p1), p2), p3) in line.chunks_exact_mut(OUT).zip(p0).zip(p1).zip(p2).zip(p3) {
                     chunk.copy_from_slice(&[*p0, *p1, *p2, *p3]);
                 }
