@@ -25,7 +25,8 @@ const MAX_KEPT_FLOATS: usize = 64 << 20;
 pub(super) enum Form {
     /// Winograd's U ([`super::winograd`]).
     Winograd,
-    /// Output-channel blocks of the direct convolution for these taps (`direct`).
+    /// Output-channel blocks of the direct convolution for these taps (`direct`, AVX-512).
+    #[cfg(target_arch = "x86_64")]
     ChannelBlocks { taps: std::ops::Range<usize> },
 }
 

@@ -37,8 +37,9 @@ use burn_flex::{FlexTensor, Layout};
 use crate::backbone::conv::{Conv3dBackend, ConvEpilogue, conv3d_portable};
 pub use direct::Isa;
 
-/// The instruction set the direct convolution uses on this CPU ([`Isa::preferred`]), or
-/// `None` where it has none of them.
+/// The instruction set the direct convolution uses on this CPU ([`Isa::preferred`]; with
+/// AVX-512, layers whose output channels are not a multiple of 64 take AVX2), or `None`
+/// where it has none of them.
 pub fn best_isa() -> Option<Isa> {
     static BEST: OnceLock<Option<Isa>> = OnceLock::new();
     *BEST.get_or_init(Isa::preferred)
