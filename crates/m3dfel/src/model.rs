@@ -6,7 +6,7 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use crate::backbone::{R3d18, conv::Conv3dBackend};
 use crate::config::M3dfelConfig;
-use crate::dliam::{Dliam, DliamOutput, dmin::DminBackend};
+use crate::dliam::{Dliam, DliamOutput, bilstm::BiLstmBackend, dmin::DminBackend};
 use crate::instances::to_instances;
 use crate::weights::{Layout, WeightVisitor};
 
@@ -21,8 +21,8 @@ impl<B: Backend> ModuleVisitor<B> for Materialize {
 
 /// What the model needs of a backend: its DMIN and convolution extensions (each with a
 /// portable default, overridden where the project has a faster kernel).
-pub trait M3dfelBackend: DminBackend + Conv3dBackend {}
-impl<B: DminBackend + Conv3dBackend> M3dfelBackend for B {}
+pub trait M3dfelBackend: DminBackend + Conv3dBackend + BiLstmBackend {}
+impl<B: DminBackend + Conv3dBackend + BiLstmBackend> M3dfelBackend for B {}
 
 /// Everything one forward pass produces.
 #[derive(Debug, Clone)]

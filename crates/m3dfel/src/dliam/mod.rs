@@ -15,6 +15,7 @@ use burn::tensor::{Tensor, activation::sigmoid, backend::Backend};
 use crate::config::{Aggregation, M3dfelConfig};
 use crate::weights::{Layout, WeightVisitor};
 use bilstm::BiLstm;
+use bilstm::BiLstmBackend;
 use dmin::{Dmin, DminBackend, GateOutput};
 use mhsa::Mhsa;
 
@@ -38,7 +39,7 @@ pub struct Dliam<B: Backend> {
     pub pwconv: Option<Conv1d<B>>,
 }
 
-impl<B: DminBackend> Dliam<B> {
+impl<B: DminBackend + BiLstmBackend> Dliam<B> {
     pub fn new(config: &M3dfelConfig, device: &B::Device) -> Self {
         let ablation = config.ablation;
         let dim = config.feature_dim();
