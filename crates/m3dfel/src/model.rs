@@ -19,8 +19,8 @@ impl<B: Backend> ModuleVisitor<B> for Materialize {
     }
 }
 
-/// What the model needs of a backend: its DMIN and convolution extensions (each with a
-/// portable default, overridden where the project has a faster kernel).
+/// What the model needs of a backend: its DMIN, convolution and BiLSTM extensions (each with
+/// a portable default, overridden where the project has a faster kernel or schedule).
 pub trait M3dfelBackend: DminBackend + Conv3dBackend + BiLstmBackend {}
 impl<B: DminBackend + Conv3dBackend + BiLstmBackend> M3dfelBackend for B {}
 

@@ -14,8 +14,7 @@ use burn::tensor::{Tensor, activation::sigmoid, backend::Backend};
 
 use crate::config::{Aggregation, M3dfelConfig};
 use crate::weights::{Layout, WeightVisitor};
-use bilstm::BiLstm;
-use bilstm::BiLstmBackend;
+use bilstm::{BiLstm, BiLstmBackend};
 use dmin::{Dmin, DminBackend, GateOutput};
 use mhsa::Mhsa;
 

@@ -16,8 +16,8 @@ use burn::tensor::Bytes;
 use burn_flex::FlexTensor;
 
 /// At most this many floats (256 MiB) are held, the weights an entry holds included (a
-/// paper model: 35 MB of Winograd weights, about 50 MB of AVX-512 blocks, 122 MB of its
-/// own weights); the oldest entries make room.
+/// paper model: 35 MB of Winograd weights, about 45 MB of AVX-512 blocks, about 130 MB of
+/// its convolution weights); the oldest entries make room.
 const MAX_KEPT_FLOATS: usize = 64 << 20;
 
 /// Which rearrangement of the weights an entry holds.

@@ -203,11 +203,11 @@ pub(super) unsafe fn run(
     }
     let positions = plan.output_positions();
     for (call, sums) in calls.iter().zip(sums.chunks_exact(blocks.len() * per_call)) {
-        for (block, sums) in blocks.clone().zip(sums.chunks_exact(per_call)) {
-            for channel in (block * BLOCK).max(channels.start)..((block + 1) * BLOCK).min(channels.end) {
-                let lane = channel - block * BLOCK;
-                for (p, run) in call.runs() {
-                    let (item, first) = call.output[p];
+        for (p, run) in call.runs() {
+            let (item, first) = call.output[p];
+            for (block, sums) in blocks.clone().zip(sums.chunks_exact(per_call)) {
+                for channel in (block * BLOCK).max(channels.start)..((block + 1) * BLOCK).min(channels.end) {
+                    let lane = channel - block * BLOCK;
                     let start = (item * plan.out_channels + channel) * positions + first;
                     // SAFETY: the caller's; these are this call's positions of `channel`,
                     // written before a reference to them is made.
