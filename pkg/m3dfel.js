@@ -227,11 +227,15 @@ function clampBox(box, width, height) {
 /** A loaded model. Create with `await M3dfel.load(options)`. */
 export class M3dfel {
     #engine;
+    #faceClip;
     #queue = Promise.resolve();
 
     /** @private use M3dfel.load */
-    constructor(engine, details) {
+    constructor(engine, details, module) {
         this.#engine = engine;
+        // The threaded module's when the model runs on its pool: faceCrop's detection then
+        // spreads the frames over the threads too.
+        this.#faceClip = module?.faceClip ?? faceClip;
         Object.assign(this, details);
         Object.freeze(this);
     }
@@ -313,7 +317,7 @@ export class M3dfel {
             weights: name,
             weightBytes: bytes.byteLength,
             classes: CLASSES,
-        });
+        }, pool.module);
     }
 
     /** Runs calls one after another (the model is not re-entrant). */
@@ -361,7 +365,7 @@ export class M3dfel {
             const rgba = new Uint8Array(numFrames * width * height * 4);
             images.forEach((image, i) => rgba.set(image.rgba, i * width * height * 4));
             try {
-                const clip = faceClip(rgba, width, height, numFrames, frameSize);
+                const clip = this.#faceClip(rgba, width, height, numFrames, frameSize);
                 const result = { tensor: clip.values, faces: clip.faces, crops: clip.crops };
                 clip.free();
                 return result;

@@ -14,6 +14,9 @@
 #      page: one thread, and the threaded module's pool of one thread per processor);
 #      native with all threads and with one
 #   4. startup: process start to the first result (CLI and Node, demo weights, one clip)
+#   5. the face detector (what `predict --video` and the page's face crop run on every
+#      frame): one 640×480 frame on one thread, WebAssembly (Node, measured in 3) vs native;
+#      and natively a window of 16 frames on all threads
 # Results: runs/bench/results.json (machine-readable) and a table on stdout.
 # Usage: bash scripts/bench.sh [--runs N]      (N rounds, default 5; about 20 minutes on 2 cores)
 set -euo pipefail
@@ -33,6 +36,7 @@ echo "== building (release)" >&2
 # The same build as the tests' (a narrower `cargo build -p` unifies other Burn features and
 # would compile Burn a second time).
 cargo test --release --workspace --no-run >&2
+cargo bench --workspace --bench face_detector --no-run >&2
 bin="$CARGO_TARGET_DIR/release"
 # Always: a package older than the sources would be measured otherwise (it returns at once
 # when cargo's output is unchanged).
@@ -64,5 +68,8 @@ for _ in $(seq "$runs"); do
     startup+=($(( ($(date +%s%N) - start) / 1000 )))
 done
 echo "{\"cli_startup_microseconds\": [$(IFS=,; echo "${startup[*]}")]}" > "$out/cli-startup.json"
+
+echo "== 5: face detection (native; WebAssembly was timed in 3)" >&2
+cargo bench --workspace --bench face_detector -- --json "$out/faces-native.json" >&2
 
 "$python" scripts/bench_report.py "$out"

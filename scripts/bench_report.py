@@ -20,6 +20,10 @@ def find(report, name, batch):
     return next(m for m in report["measurements"] if m["name"] == name and m["batch"] == batch)
 
 
+def find_named(report, name):
+    return next(m for m in report["measurements"] if m["name"] == name)
+
+
 def plural(threads):
     return f"{threads} thread{'s' if threads > 1 else ''}"
 
@@ -46,6 +50,7 @@ def main(out):
     small, small1, wasm = load(out, "m3dfel-small.json"), load(out, "m3dfel-small-1-thread.json"), load(out, "wasm-small.json")
     chromium = load(out, "wasm-chromium-small.json")
     tiny_wasm, cli = load(out, "wasm-tiny.json"), load(out, "cli-startup.json")
+    faces = load(out, "faces-native.json")
     rows = []
     for name, batch in [("inference", 1), ("inference", 8), ("train step", 8)]:
         a = [find(r, name, batch)["median_seconds"] for r in ours_rounds]
@@ -61,6 +66,12 @@ def main(out):
             n = find(native, "inference", 1)["median_seconds"]
             rows.append({"what": f"WASM ({where}, {plural(wasm_threads)}) vs native ({plural(threads)}), small preset, 1 clip",
                          "m3dfel_s": w, "reference": "native", "reference_s": n, "ratio": w / n})
+    detection = {"native": find_named(faces, "face detection")["median_seconds"],
+                 "wasm": find_named(wasm, "face detection")["median_seconds"]}
+    rows.append({"what": "Face detection, one 640×480 frame: WASM (Node, 1 thread) vs native (1 thread)",
+                 "m3dfel_s": detection["wasm"], "reference": "native", "reference_s": detection["native"],
+                 "ratio": detection["wasm"] / detection["native"]})
+    window = find_named(faces, "face crop window")
     cli_s = statistics.median(cli["cli_startup_microseconds"]) / 1e6
     results = {
         "machine": {"cpu": cpu_model(), "threads": ours["threads"], "system": platform.platform()},
@@ -68,15 +79,17 @@ def main(out):
                      "wasm_chromium": chromium["implementation"],
                      "rustc": subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()},
         "ratios": rows,
+        "face_crop_window_seconds": {"native": window["median_seconds"], "frames": window["frames"], "threads": window["threads"]},
         "startup_seconds": {"cli_predict_tiny": cli_s, "node_package_tiny": tiny_wasm["startup_seconds"]},
         "raw": {"m3dfel": ours_rounds, "pytorch": torch_rounds, "native_small": small, "native_small_1_thread": small1, "wasm_small": wasm,
-                "wasm_chromium_small": chromium},
+                "wasm_chromium_small": chromium, "faces_native": faces},
     }
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
     print(f"{'measurement':<78} {'m3dfel':>9} {'reference':>18} {'ratio':>6}")
     for r in rows:
         print(f"{r['what']:<78} {r['m3dfel_s']:>8.3f}s {r['reference']:>8} {r['reference_s']:>8.3f}s {r['ratio']:>6.2f}")
+    print(f"face crop of a {window['frames']}-frame window (640×480), native, {plural(window['threads'])}: {window['median_seconds']:.3f} s")
     print(f"startup to first result: CLI {cli_s:.2f} s, Node package {tiny_wasm['startup_seconds']:.2f} s (tiny demo weights)")
     print(f"written: {os.path.join(out, 'results.json')}")
 

@@ -7,6 +7,7 @@ pub mod detector;
 
 use image::RgbImage;
 use image::imageops;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use detector::TinyFaceDetector;
@@ -128,12 +129,12 @@ pub struct FaceClip {
 pub struct NoFace(pub usize);
 
 /// Frames (all of one size) → the model's input: frames limited to [`MAX_SIDE`], faces
-/// detected in every frame, tracked ([`track`]), cropped ([`Crop`], in the limited frame's
+/// detected in every frame (frames spread over Rayon's threads), tracked ([`track`]), cropped ([`Crop`], in the limited frame's
 /// pixels) and resized like every other clip ([`crate::frames::resize`]).
 pub fn face_clip(frames: Vec<RgbImage>, size: usize, detector: &TinyFaceDetector) -> Result<FaceClip, NoFace> {
-    let frames: Vec<RgbImage> = frames.into_iter().map(limit_size).collect();
+    let frames: Vec<RgbImage> = frames.into_par_iter().map(limit_size).collect();
     let faces: Vec<Option<FaceBox>> =
-        frames.iter().map(|frame| detector.detect(frame, DETECTOR_INPUT, MIN_SCORE).into_iter().next()).collect();
+        frames.par_iter().map(|frame| detector.detect(frame, DETECTOR_INPUT, MIN_SCORE).into_iter().next()).collect();
     let (width, height) = frames.first().map_or((1, 1), |f| f.dimensions());
     let crops = track(&faces, width, height).ok_or(NoFace(frames.len()))?;
     let mut values = Vec::with_capacity(frames.len() * 3 * size * size);

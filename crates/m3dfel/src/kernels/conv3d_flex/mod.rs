@@ -20,7 +20,6 @@ mod gemm;
 mod kept;
 mod parallel;
 mod scratch;
-mod simd;
 pub mod winograd;
 
 use std::sync::OnceLock;

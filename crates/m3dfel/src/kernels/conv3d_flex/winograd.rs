@@ -19,7 +19,6 @@
 //! cores: 20.6 → 16.0 ms, BENCHMARKS.md). Its rounding error is larger (the transforms scale
 //! values by up to 8); `tests/conv3d.rs` holds it to the direct convolution's bound.
 
-mod product;
 mod weights;
 
 use burn::tensor::{Bytes, DType, Shape, ops::ConvOptions};
@@ -28,7 +27,7 @@ use burn_flex::{FlexTensor, Layout};
 use super::epilogue::Epilogue;
 use super::parallel::{SharedOutput, map_parts};
 use super::scratch::{self, GROUP_FLOATS};
-use product::product;
+use crate::kernels::matmul::product;
 use weights::transformed_weights;
 
 /// Side of a transformed tile (output tile 4 + kernel 3 − 1).
@@ -234,7 +233,7 @@ fn multiply(v: &[f32], u: &[f32], m: &mut [f32], [in_channels, out_channels, fra
         // part (ξ, t) alone writes M[ξ][t].
         unsafe {
             let dst = shared.pointer().add(part * out_channels * columns);
-            product([out_channels, columns, depth], (dst, columns), (lhs, 3 * in_channels), (rhs, columns));
+            product([out_channels, columns, depth], (dst, columns), false, (lhs, 3 * in_channels), (rhs, columns));
         }
     };
     map_parts((0..COMPONENTS * frames).collect(), product);

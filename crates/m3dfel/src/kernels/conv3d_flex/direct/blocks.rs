@@ -20,7 +20,7 @@ use burn_flex::FlexTensor;
 use super::super::epilogue::Epilogue;
 use super::super::kept::{Form, kept_or_made};
 use super::super::parallel::map_parts;
-use super::super::simd::{Avx512, Lanes};
+use crate::kernels::simd::{Avx512, Lanes};
 use super::Plan;
 
 /// Output channels per block: 4 vectors of 16.

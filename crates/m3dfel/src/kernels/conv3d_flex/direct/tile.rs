@@ -5,7 +5,7 @@
 use std::ops::Range;
 
 use super::super::epilogue::Epilogue;
-use super::super::simd::Lanes;
+use crate::kernels::simd::Lanes;
 use super::{Isa, Plan, Tile};
 
 /// Tile shapes (vectors of output positions, output channels per call), chosen so that the
@@ -26,9 +26,9 @@ pub(super) fn shape(isa: Isa) -> (usize, usize) {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => unreachable!("AVX-512 runs the kernel of `blocks`"),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => (AVX2.0, AVX2.1, <super::super::simd::Avx2 as Lanes>::N),
+        Isa::Avx2 => (AVX2.0, AVX2.1, <crate::kernels::simd::Avx2 as Lanes>::N),
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        Isa::Simd128 => (SIMD128.0, SIMD128.1, <super::super::simd::Simd128 as Lanes>::N),
+        Isa::Simd128 => (SIMD128.0, SIMD128.1, <crate::kernels::simd::Simd128 as Lanes>::N),
     };
     (vectors * lanes, channels)
 }
@@ -59,7 +59,7 @@ pub(super) unsafe fn run(
             Isa::Avx2 => avx2(plan, input, weights, tiles, channels, epilogue, output),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Isa::Simd128 => {
-                convolve::<super::super::simd::Simd128, { SIMD128.0 }, { SIMD128.1 }>(plan, input, weights, tiles, channels, epilogue, output)
+                convolve::<crate::kernels::simd::Simd128, { SIMD128.0 }, { SIMD128.1 }>(plan, input, weights, tiles, channels, epilogue, output)
             }
         }
     }
@@ -69,7 +69,7 @@ pub(super) unsafe fn run(
 #[target_feature(enable = "avx2,fma")]
 unsafe fn avx2(plan: &Plan, input: &[f32], weights: &[f32], tiles: &[Tile], channels: Range<usize>, epilogue: &Epilogue, output: *mut f32) {
     // SAFETY: the caller's (`run`).
-    unsafe { convolve::<super::super::simd::Avx2, { AVX2.0 }, { AVX2.1 }>(plan, input, weights, tiles, channels, epilogue, output) }
+    unsafe { convolve::<crate::kernels::simd::Avx2, { AVX2.0 }, { AVX2.1 }>(plan, input, weights, tiles, channels, epilogue, output) }
 }
 
 /// Partial sums of the tiles × channels, [tile][channel][position], then the epilogue.

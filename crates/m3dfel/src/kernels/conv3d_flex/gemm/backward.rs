@@ -6,7 +6,7 @@ use burn::tensor::{DType, ops::ConvOptions};
 use burn_flex::FlexTensor;
 
 use super::patches::{Geometry, col2im, im2col};
-use super::{Matrix, matmul};
+use crate::kernels::matmul::{Matrix, matmul};
 use crate::kernels::conv3d_flex::parallel::{map_parts, threads};
 
 /// `x`: [B, Cin, T, H, W], `weight`: [Cout, Cin, kT, kH, kW], `grad`: dL/d(output)

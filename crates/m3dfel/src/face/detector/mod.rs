@@ -7,7 +7,8 @@
 //! its weights come from face-api.js, MIT, © 2018 Vincent Mühler). The tensors are stored
 //! back to back as uint8, dequantised as `q · scale + min` with the manifest's constants.
 //!
-//! Activations are NHWC `f32`; filters keep TensorFlow's `[kh, kw, cin, cout]` layout.
+//! Activations are NHWC `f32` ([`layers`]); filters keep TensorFlow's `[kh, kw, cin, cout]`
+//! layout.
 
 use std::collections::HashMap;
 
@@ -15,9 +16,12 @@ use image::RgbImage;
 use serde::Deserialize;
 
 use super::FaceBox;
+use layers::{Map, conv3x3_valid_leaky_pool, leaky_pool, pointwise, separable};
 
-const WEIGHTS: &[u8] = include_bytes!("../../assets/tiny-face-detector/tiny_face_detector_model.bin");
-const MANIFEST: &str = include_str!("../../assets/tiny-face-detector/tiny_face_detector_model-weights_manifest.json");
+mod layers;
+
+const WEIGHTS: &[u8] = include_bytes!("../../../assets/tiny-face-detector/tiny_face_detector_model.bin");
+const MANIFEST: &str = include_str!("../../../assets/tiny-face-detector/tiny_face_detector_model-weights_manifest.json");
 
 /// The mean RGB subtracted before the network (face-api.js `normalize`).
 const MEAN_RGB: [f32; 3] = [117.001, 114.697, 97.404];
@@ -43,20 +47,6 @@ struct Entry {
 struct Quantization {
     scale: f64,
     min: f64,
-}
-
-/// An activation map: `height × width × channels`, row-major, channels innermost.
-struct Map {
-    height: usize,
-    width: usize,
-    channels: usize,
-    values: Vec<f32>,
-}
-
-impl Map {
-    fn zeros(height: usize, width: usize, channels: usize) -> Self {
-        Self { height, width, channels, values: vec![0.0; height * width * channels] }
-    }
 }
 
 /// The detector with its weights dequantised.
@@ -88,21 +78,20 @@ impl TinyFaceDetector {
     /// The raw network output for an image: `[G, G, 25]` (5 anchors × tx, ty, tw, th,
     /// objectness) with G = input_size / 32.
     pub fn raw_output(&self, image: &RgbImage, input_size: usize) -> Vec<f32> {
+        // Each leaky ReLU is followed by a 2×2 max-pool (stride 2, the last stride 1); the
+        // layers apply both, and the bias, in one pass.
         let x = preprocess(image, input_size);
-        let mut x = leaky(conv3x3_valid(&x, self.tensor("conv0/filters"), self.tensor("conv0/bias"), 16));
+        let mut x = conv3x3_valid_leaky_pool(&x, self.tensor("conv0/filters"), self.tensor("conv0/bias"), 16);
         for (layer, channels) in (1..=5).zip([32, 64, 128, 256, 512]) {
-            x = max_pool(&x, 2);
             let name = |part: &str| format!("conv{layer}/{part}");
-            x = leaky(separable(
-                &x,
-                self.tensor(&name("depthwise_filter")),
-                self.tensor(&name("pointwise_filter")),
-                self.tensor(&name("bias")),
-                channels,
-            ));
+            let sums = separable(&x, self.tensor(&name("depthwise_filter")), self.tensor(&name("pointwise_filter")), channels);
+            x = leaky_pool(&sums, self.tensor(&name("bias")), if layer < 5 { 2 } else { 1 });
         }
-        x = max_pool(&x, 1);
-        pointwise(&x, self.tensor("conv8/filters"), self.tensor("conv8/bias"), 25).values
+        let mut out = pointwise(&x, self.tensor("conv8/filters"), 25).values;
+        for o in out.chunks_exact_mut(25) {
+            o.iter_mut().zip(self.tensor("conv8/bias")).for_each(|(o, b)| *o += b);
+        }
+        out
     }
 
     /// Faces in an image, best first, in the image's pixels (boxes may reach past its edges).
@@ -127,114 +116,32 @@ impl Default for TinyFaceDetector {
 fn preprocess(image: &RgbImage, size: usize) -> Map {
     let (width, height) = (image.width() as usize, image.height() as usize);
     let side = width.max(height);
-    let pixel = |y: usize, x: usize, c: usize| -> f32 {
-        if y < height && x < width { image.get_pixel(x as u32, y as u32).0[c] as f32 } else { 0.0 }
-    };
+    let pixels = image.as_raw(); // [height, width, 3]
     // Source position of output index i: i · side / size, between floor and ceil.
     let axis = |i: usize| -> (usize, usize, f32) {
         let source = i as f64 * side as f64 / size as f64;
         let low = source.floor() as usize;
         (low, (source.ceil() as usize).min(side - 1), (source - low as f64) as f32)
     };
+    let columns: Vec<_> = (0..size).map(axis).collect();
+    // Source row y interpolated along the row at the output's columns (zero past the image).
+    let along_row = |y: usize, out: &mut [f32]| {
+        let row = if y < height { &pixels[y * width * 3..][..width * 3] } else { &[][..] };
+        let pixel = |x: usize, c: usize| if x < width && y < height { row[x * 3 + c] as f32 } else { 0.0 };
+        for (o, &(x0, x1, fx)) in out.chunks_exact_mut(3).zip(&columns) {
+            for (c, o) in o.iter_mut().enumerate() {
+                *o = pixel(x0, c) + (pixel(x1, c) - pixel(x0, c)) * fx;
+            }
+        }
+    };
+    let (mut top, mut bottom) = (vec![0.0f32; size * 3], vec![0.0f32; size * 3]);
     let mut out = Map::zeros(size, size, 3);
-    for y in 0..size {
+    for (y, row) in out.values.chunks_exact_mut(size * 3).enumerate() {
         let (y0, y1, fy) = axis(y);
-        for x in 0..size {
-            let (x0, x1, fx) = axis(x);
-            for c in 0..3 {
-                let top = pixel(y0, x0, c) + (pixel(y0, x1, c) - pixel(y0, x0, c)) * fx;
-                let bottom = pixel(y1, x0, c) + (pixel(y1, x1, c) - pixel(y1, x0, c)) * fx;
-                let value = top + (bottom - top) * fy;
-                out.values[(y * size + x) * 3 + c] = (value - MEAN_RGB[c]) / 255.0;
-            }
-        }
-    }
-    out
-}
-
-/// max(x, 0.1·x), as face-api.js computes it.
-fn leaky(mut map: Map) -> Map {
-    for v in &mut map.values {
-        let m = *v * 0.1;
-        *v = (*v - m).max(0.0) + m;
-    }
-    map
-}
-
-/// 3×3 convolution without padding, filters `[3, 3, cin, cout]`, plus bias.
-fn conv3x3_valid(x: &Map, filters: &[f32], bias: &[f32], cout: usize) -> Map {
-    let cin = x.channels;
-    let mut out = Map::zeros(x.height - 2, x.width - 2, cout);
-    for y in 0..out.height {
-        for xo in 0..out.width {
-            let o = &mut out.values[(y * out.width + xo) * cout..][..cout];
-            o.copy_from_slice(bias);
-            for ky in 0..3 {
-                for kx in 0..3 {
-                    let input = &x.values[((y + ky) * x.width + xo + kx) * cin..][..cin];
-                    for (ci, &v) in input.iter().enumerate() {
-                        let w = &filters[((ky * 3 + kx) * cin + ci) * cout..][..cout];
-                        o.iter_mut().zip(w).for_each(|(o, w)| *o += v * w);
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Zero padding of 1, depthwise 3×3 (`[3, 3, c, 1]`, no bias), then pointwise + bias.
-fn separable(x: &Map, depthwise: &[f32], pointwise_filters: &[f32], bias: &[f32], cout: usize) -> Map {
-    let c = x.channels;
-    let mut d = Map::zeros(x.height, x.width, c);
-    for y in 0..x.height {
-        for xo in 0..x.width {
-            let o = &mut d.values[(y * x.width + xo) * c..][..c];
-            for ky in 0..3 {
-                for kx in 0..3 {
-                    let (sy, sx) = ((y + ky).wrapping_sub(1), (xo + kx).wrapping_sub(1));
-                    if sy >= x.height || sx >= x.width {
-                        continue; // zero padding
-                    }
-                    let input = &x.values[(sy * x.width + sx) * c..][..c];
-                    let w = &depthwise[(ky * 3 + kx) * c..][..c];
-                    o.iter_mut().zip(input.iter().zip(w)).for_each(|(o, (v, w))| *o += v * w);
-                }
-            }
-        }
-    }
-    pointwise(&d, pointwise_filters, bias, cout)
-}
-
-/// 1×1 convolution, filters `[1, 1, cin, cout]`, plus bias.
-fn pointwise(x: &Map, filters: &[f32], bias: &[f32], cout: usize) -> Map {
-    let cin = x.channels;
-    let mut out = Map::zeros(x.height, x.width, cout);
-    for (input, o) in x.values.chunks_exact(cin).zip(out.values.chunks_exact_mut(cout)) {
-        o.copy_from_slice(bias);
-        for (ci, &v) in input.iter().enumerate() {
-            let w = &filters[ci * cout..][..cout];
-            o.iter_mut().zip(w).for_each(|(o, w)| *o += v * w);
-        }
-    }
-    out
-}
-
-/// 2×2 max-pool with TensorFlow's SAME padding: output ⌈n / stride⌉, the window clipped
-/// at the bottom and right edges.
-fn max_pool(x: &Map, stride: usize) -> Map {
-    let c = x.channels;
-    let mut out = Map::zeros(x.height.div_ceil(stride), x.width.div_ceil(stride), c);
-    for y in 0..out.height {
-        for xo in 0..out.width {
-            let o = &mut out.values[(y * out.width + xo) * c..][..c];
-            o.fill(f32::NEG_INFINITY);
-            for sy in (y * stride..y * stride + 2).filter(|&sy| sy < x.height) {
-                for sx in (xo * stride..xo * stride + 2).filter(|&sx| sx < x.width) {
-                    let input = &x.values[(sy * x.width + sx) * c..][..c];
-                    o.iter_mut().zip(input).for_each(|(o, &v)| *o = o.max(v));
-                }
-            }
+        along_row(y0, &mut top);
+        along_row(y1, &mut bottom);
+        for (((o, top), bottom), mean) in row.iter_mut().zip(&top).zip(&bottom).zip(MEAN_RGB.iter().cycle()) {
+            *o = (top + (bottom - top) * fy - mean) / 255.0;
         }
     }
     out

@@ -1,10 +1,10 @@
 //! The vector instructions the CPU kernels are written in (the direct convolution, and
-//! Winograd's products in WebAssembly): one small trait, one implementation per instruction
+//! the matrix product in WebAssembly): one small trait, one implementation per instruction
 //! set. A kernel is generic over it and compiled once per instruction set inside a function
 //! that enables it, so these wrappers inline to single instructions.
 
 /// A vector of `N` f32 lanes.
-pub(super) trait Lanes {
+pub(crate) trait Lanes {
     const N: usize;
     type V: Copy;
 
@@ -31,7 +31,7 @@ pub(super) trait Lanes {
 
 /// x86-64 AVX2 with FMA: 8 lanes (16 vector registers).
 #[cfg(target_arch = "x86_64")]
-pub(super) struct Avx2;
+pub(crate) struct Avx2;
 
 #[cfg(target_arch = "x86_64")]
 impl Lanes for Avx2 {
@@ -62,7 +62,7 @@ impl Lanes for Avx2 {
 
 /// x86-64 AVX-512F: 16 lanes (32 vector registers).
 #[cfg(target_arch = "x86_64")]
-pub(super) struct Avx512;
+pub(crate) struct Avx512;
 
 #[cfg(target_arch = "x86_64")]
 impl Lanes for Avx512 {
@@ -94,7 +94,7 @@ impl Lanes for Avx512 {
 /// WebAssembly SIMD: 4 lanes, multiply and add (no fused multiply-add in the base
 /// instruction set). The package is built with `+simd128` (.cargo/config.toml).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-pub(super) struct Simd128;
+pub(crate) struct Simd128;
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 impl Lanes for Simd128 {

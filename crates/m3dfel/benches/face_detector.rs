@@ -1,0 +1,76 @@
+//! The face detector on the CPU (face-api.js's Tiny Face Detector at input 320, what
+//! `m3dfel predict --video` and the browser package's `faceCrop` run on every frame): one
+//! 640×480 frame on one thread, and a window of 16 such frames (`face_clip`: detection,
+//! tracking, cropping) on all threads. The frame is a fixed test pattern: the network's work
+//! does not depend on the pixels. `scripts/bench.sh` compares the first figure with the
+//! browser package's (`scripts/bench-wasm.mjs`, the same pattern).
+//!
+//! `cargo bench --workspace --bench face_detector [-- --json FILE]`
+
+use std::time::Instant;
+
+use image::RgbImage;
+use m3dfel::face::detector::TinyFaceDetector;
+use m3dfel::face::{DETECTOR_INPUT, MIN_SCORE, face_clip};
+use serde_json::json;
+
+const FRAME_RUNS: usize = 15;
+const WINDOW_RUNS: usize = 5;
+const WINDOW_FRAMES: usize = 16;
+
+/// The test pattern scripts/bench-wasm.mjs draws too.
+fn pattern() -> RgbImage {
+    RgbImage::from_fn(640, 480, |x, y| image::Rgb([(x * 7 % 255) as u8, (y * 3 % 255) as u8, ((x + y) % 255) as u8]))
+}
+
+/// `runs` timings of `work` after one untimed run, in seconds, and their median.
+fn time(runs: usize, mut work: impl FnMut()) -> (Vec<f64>, f64) {
+    work();
+    let mut seconds: Vec<f64> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            work();
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    let timed = seconds.clone();
+    seconds.sort_by(f64::total_cmp);
+    (timed, seconds[runs / 2])
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let json_path = args.iter().position(|a| a == "--json").map(|i| args.get(i + 1).expect("--json needs a file name").clone());
+    let detector = TinyFaceDetector::new();
+    let frame = pattern();
+
+    let (frame_seconds, frame_median) = time(FRAME_RUNS, || {
+        std::hint::black_box(detector.detect(&frame, DETECTOR_INPUT, MIN_SCORE));
+    });
+    println!("face detection, one 640×480 frame, 1 thread: median {:.2} ms of {FRAME_RUNS}", frame_median * 1e3);
+
+    let threads = rayon::current_num_threads();
+    let (window_seconds, window_median) = time(WINDOW_RUNS, || {
+        // The pattern has no face: the window's error (no face found) is the expected result.
+        let _ = std::hint::black_box(face_clip(vec![frame.clone(); WINDOW_FRAMES], 112, &detector));
+    });
+    println!(
+        "face crop of a window, {WINDOW_FRAMES} frames of 640×480, {threads} threads: median {:.1} ms of {WINDOW_RUNS} ({:.2} ms a frame)",
+        window_median * 1e3,
+        window_median * 1e3 / WINDOW_FRAMES as f64
+    );
+
+    if let Some(path) = json_path {
+        let report = json!({
+            "implementation": "m3dfel face detector (native)",
+            "threads": threads,
+            "measurements": [
+                {"name": "face detection", "width": 640, "height": 480, "frames": 1, "threads": 1,
+                 "seconds": frame_seconds, "median_seconds": frame_median},
+                {"name": "face crop window", "width": 640, "height": 480, "frames": WINDOW_FRAMES, "threads": threads,
+                 "seconds": window_seconds, "median_seconds": window_median},
+            ],
+        });
+        std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap_or_else(|e| panic!("writing {path}: {e}"));
+    }
+}
