@@ -70,6 +70,7 @@ done
 echo "{\"cli_startup_microseconds\": [$(IFS=,; echo "${startup[*]}")]}" > "$out/cli-startup.json"
 
 echo "== 5: face detection (native; WebAssembly was timed in 3)" >&2
-cargo bench --workspace --bench face_detector -- --json "$out/faces-native.json" >&2
+# (cargo runs benchmarks in their package's folder: an absolute path)
+cargo bench --workspace --bench face_detector -- --json "$PWD/$out/faces-native.json" >&2
 
 "$python" scripts/bench_report.py "$out"
