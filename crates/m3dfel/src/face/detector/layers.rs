@@ -57,9 +57,10 @@ pub(super) fn conv3x3_valid_leaky_pool(x: &Map, filters: &[f32], bias: &[f32], c
     assert!(height % 2 == 0 && out_width % 2 == 0, "the detector's input sides are multiples of 32");
     let taps = 3 * cin;
     let mut out = Map::zeros(height / 2, out_width / 2, cout);
-    let mut sums = vec![0.0f32; BAND * width * cout]; // [band rows · W, cout]
+    let mut band = Map::zeros(BAND, width, cout); // a band's sums: [rows · W, cout]
     for first in (0..height).step_by(BAND) {
         let rows = BAND.min(height - first);
+        band.height = rows;
         // Up to the band's last output (first + rows − 1, W − 3).
         let positions = (rows - 1) * width + out_width;
         for ky in 0..3 {
@@ -67,21 +68,19 @@ pub(super) fn conv3x3_valid_leaky_pool(x: &Map, filters: &[f32], bias: &[f32], c
             assert!((positions - 1) * cin + taps <= input.len());
             // SAFETY: position p reads input[p·cin .. p·cin + 3·cin], inside the map (its last
             // value at most); kernel row ky is filters[ky·3·cin·cout ..][.. 3·cin·cout]; the
-            // band's sums are ours.
+            // band's sums (BAND · W positions) are ours.
             unsafe {
                 product(
                     [positions, cout, taps],
-                    (sums.as_mut_ptr(), cout),
+                    (band.values.as_mut_ptr(), cout),
                     ky > 0,
                     (input.as_ptr(), cin),
                     (filters[ky * taps * cout..][..taps * cout].as_ptr(), cout),
                 );
             }
         }
-        let band = Map { height: rows, width, channels: cout, values: std::mem::take(&mut sums) };
         let pooled = &mut out.values[first / 2 * out.width * cout..][..rows / 2 * out.width * cout];
         leaky_pool_into(&band, out_width, bias, 2, pooled);
-        sums = band.values;
     }
     out
 }

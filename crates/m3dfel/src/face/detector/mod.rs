@@ -87,9 +87,9 @@ impl TinyFaceDetector {
             let sums = separable(&x, self.tensor(&name("depthwise_filter")), self.tensor(&name("pointwise_filter")), channels);
             x = leaky_pool(&sums, self.tensor(&name("bias")), if layer < 5 { 2 } else { 1 });
         }
-        let mut out = pointwise(&x, self.tensor("conv8/filters"), 25).values;
+        let (mut out, bias) = (pointwise(&x, self.tensor("conv8/filters"), 25).values, self.tensor("conv8/bias"));
         for o in out.chunks_exact_mut(25) {
-            o.iter_mut().zip(self.tensor("conv8/bias")).for_each(|(o, b)| *o += b);
+            o.iter_mut().zip(bias).for_each(|(o, b)| *o += b);
         }
         out
     }
