@@ -16,12 +16,9 @@ def load(out, name):
         return json.load(f)
 
 
-def find(report, name, batch):
-    return next(m for m in report["measurements"] if m["name"] == name and m["batch"] == batch)
-
-
-def find_named(report, name):
-    return next(m for m in report["measurements"] if m["name"] == name)
+def find(report, name, batch=None):
+    """The measurement called `name` (of this batch size, for those that have one)."""
+    return next(m for m in report["measurements"] if m["name"] == name and (batch is None or m["batch"] == batch))
 
 
 def plural(threads):
@@ -66,12 +63,12 @@ def main(out):
             n = find(native, "inference", 1)["median_seconds"]
             rows.append({"what": f"WASM ({where}, {plural(wasm_threads)}) vs native ({plural(threads)}), small preset, 1 clip",
                          "m3dfel_s": w, "reference": "native", "reference_s": n, "ratio": w / n})
-    detection = {"native": find_named(faces, "face detection")["median_seconds"],
-                 "wasm": find_named(wasm, "face detection")["median_seconds"]}
+    detection = {"native": find(faces, "face detection")["median_seconds"],
+                 "wasm": find(wasm, "face detection")["median_seconds"]}
     rows.append({"what": "Face detection, one 640×480 frame: WASM (Node, 1 thread) vs native (1 thread)",
                  "m3dfel_s": detection["wasm"], "reference": "native", "reference_s": detection["native"],
                  "ratio": detection["wasm"] / detection["native"]})
-    window = find_named(faces, "face crop window")
+    window = find(faces, "face crop window")
     cli_s = statistics.median(cli["cli_startup_microseconds"]) / 1e6
     results = {
         "machine": {"cpu": cpu_model(), "threads": ours["threads"], "system": platform.platform()},

@@ -129,8 +129,9 @@ pub struct FaceClip {
 pub struct NoFace(pub usize);
 
 /// Frames (all of one size) → the model's input: frames limited to [`MAX_SIDE`], faces
-/// detected in every frame (frames spread over Rayon's threads), tracked ([`track`]), cropped ([`Crop`], in the limited frame's
-/// pixels) and resized like every other clip ([`crate::frames::resize`]).
+/// detected in every frame (frames spread over Rayon's threads), tracked ([`track`]),
+/// cropped ([`Crop`], in the limited frame's pixels) and resized like every other clip
+/// ([`crate::frames::resize`]).
 pub fn face_clip(frames: Vec<RgbImage>, size: usize, detector: &TinyFaceDetector) -> Result<FaceClip, NoFace> {
     let frames: Vec<RgbImage> = frames.into_par_iter().map(limit_size).collect();
     let faces: Vec<Option<FaceBox>> =
