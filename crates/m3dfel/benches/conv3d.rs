@@ -12,13 +12,17 @@
 //! The bound those rates are held against is measured first, in the same run: every thread
 //! doing nothing but independent fused multiply-adds with the instruction set Flex uses.
 
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Duration;
 
 use burn::backend::Flex;
 use burn::tensor::{Distribution, Tensor, ops::ConvOptions};
 use m3dfel::M3dfelConfig;
 use m3dfel::backbone::conv::{Conv3dBackend, ConvEpilogue, conv3d_portable};
 use m3dfel::kernels::conv3d_flex::{Isa, Kernel, best_isa, conv3d_with, winograd};
+
+use common::{median, timings};
 
 const WARMUP: usize = 1;
 const RUNS: usize = 5;
@@ -94,22 +98,9 @@ fn layers(widths: [usize; 4], batch: usize, frames: usize, size: usize) -> Vec<L
     layers
 }
 
-fn median(mut times: Vec<Duration>) -> Duration {
-    times.sort();
-    times[times.len() / 2]
-}
-
-fn time(mut f: impl FnMut()) -> Duration {
-    (0..WARMUP).for_each(|_| f());
-    median(
-        (0..RUNS)
-            .map(|_| {
-                let start = Instant::now();
-                f();
-                start.elapsed()
-            })
-            .collect(),
-    )
+/// The median of `RUNS` timings of `work` after `WARMUP` untimed runs.
+fn time(work: impl FnMut()) -> Duration {
+    median(&timings(WARMUP, RUNS, work))
 }
 
 fn random<const D: usize>(shape: [usize; D]) -> Tensor<Flex, D> {
@@ -200,24 +191,22 @@ fn fma_peak(isa: Isa) -> f64 {
         Isa::Avx2 => 8,
     };
     let flops = (threads() * STEPS * 12 * lanes * 2) as f64;
-    let best = (0..3)
-        .map(|_| {
-            let start = Instant::now();
-            let sink: f32 = (0..threads())
-                .into_par_iter()
-                // SAFETY: `isa` is one this CPU has (`best_isa`).
-                .map(|_| unsafe {
-                    match isa {
-                        Isa::Avx512 => fma_chains_avx512(STEPS),
-                        Isa::Avx2 => fma_chains_avx2(STEPS),
-                    }
-                })
-                .sum();
-            std::hint::black_box(sink);
-            start.elapsed()
-        })
-        .min()
-        .expect("three runs");
+    let best = timings(0, 3, || {
+        let sink: f32 = (0..threads())
+            .into_par_iter()
+            // SAFETY: `isa` is one this CPU has (`best_isa`).
+            .map(|_| unsafe {
+                match isa {
+                    Isa::Avx512 => fma_chains_avx512(STEPS),
+                    Isa::Avx2 => fma_chains_avx2(STEPS),
+                }
+            })
+            .sum();
+        std::hint::black_box(sink);
+    })
+    .into_iter()
+    .min()
+    .expect("three runs");
     flops / best.as_secs_f64() / 1e9
 }
 

@@ -5,7 +5,9 @@
 //! a GPU, wgpu runs on Mesa's llvmpipe (CPU), so the absolute times say little; the ratio
 //! shows what fusing ~20 small ops into one dispatch saves.
 
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Duration;
 
 use burn::backend::Wgpu;
 use burn::backend::wgpu::WgpuDevice;
@@ -14,29 +16,18 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 use m3dfel::dliam::dmin::{DminBackend, DminParams, dmin_portable};
 
+use common::{median, timings};
+
 const WARMUP: usize = 5;
 const RUNS: usize = 30;
 
-fn median(mut times: Vec<Duration>) -> Duration {
-    times.sort();
-    times[times.len() / 2]
-}
-
-fn time(device: &WgpuDevice, mut f: impl FnMut()) -> Duration {
-    for _ in 0..WARMUP {
-        f();
-    }
-    <Wgpu as Backend>::sync(device).expect("device sync");
-    median(
-        (0..RUNS)
-            .map(|_| {
-                let start = Instant::now();
-                f();
-                <Wgpu as Backend>::sync(device).expect("device sync");
-                start.elapsed()
-            })
-            .collect(),
-    )
+/// The median of `RUNS` timings of `work` after `WARMUP` untimed runs, each run waiting
+/// for the device to finish.
+fn time(device: &WgpuDevice, mut work: impl FnMut()) -> Duration {
+    median(&timings(WARMUP, RUNS, || {
+        work();
+        <Wgpu as Backend>::sync(device).expect("device sync");
+    }))
 }
 
 fn main() {

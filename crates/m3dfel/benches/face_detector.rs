@@ -7,12 +7,16 @@
 //!
 //! `cargo bench --workspace --bench face_detector [-- --json FILE]`
 
-use std::time::Instant;
+mod common;
+
+use std::time::Duration;
 
 use image::RgbImage;
 use m3dfel::face::detector::TinyFaceDetector;
 use m3dfel::face::{DETECTOR_INPUT, MIN_SCORE, face_clip};
 use serde_json::json;
+
+use common::{median, timings};
 
 const FRAME_RUNS: usize = 15;
 const WINDOW_RUNS: usize = 5;
@@ -24,18 +28,9 @@ fn pattern() -> RgbImage {
 }
 
 /// `runs` timings of `work` after one untimed run, in seconds, and their median.
-fn time(runs: usize, mut work: impl FnMut()) -> (Vec<f64>, f64) {
-    work();
-    let mut seconds: Vec<f64> = (0..runs)
-        .map(|_| {
-            let start = Instant::now();
-            work();
-            start.elapsed().as_secs_f64()
-        })
-        .collect();
-    let timed = seconds.clone();
-    seconds.sort_by(f64::total_cmp);
-    (timed, seconds[runs / 2])
+fn time(runs: usize, work: impl FnMut()) -> (Vec<f64>, f64) {
+    let timed = timings(1, runs, work);
+    (timed.iter().map(Duration::as_secs_f64).collect(), median(&timed).as_secs_f64())
 }
 
 fn main() {

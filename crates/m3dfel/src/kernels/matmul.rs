@@ -45,7 +45,7 @@ pub(crate) unsafe fn matmul(
 ) {
     let parallelism = match parallel {
         #[cfg(not(target_arch = "wasm32"))]
-        true => gemm::Parallelism::Rayon(rayon::current_num_threads()),
+        true => gemm::Parallelism::Rayon(super::parallel::threads()),
         _ => gemm::Parallelism::None,
     };
     // SAFETY: the caller's.

@@ -1,10 +1,12 @@
 //! Hand-written kernels that replace portable tensor-op code on specific backends: the
 //! backbone's convolution on the CPU (Flex) and DMIN on wgpu, whose WGSL source lives in the
 //! repository's `shaders/` folder; and what the CPU kernels share: vector instructions
-//! ([`simd`]) and matrix products ([`matmul`], also the face detector's).
+//! ([`simd`]), matrix products ([`matmul`], also the face detector's) and the threads
+//! ([`parallel`]).
 
 pub mod conv3d_flex;
 pub(crate) mod matmul;
+pub(crate) mod parallel;
 pub(crate) mod simd;
 
 #[cfg(feature = "wgpu")]

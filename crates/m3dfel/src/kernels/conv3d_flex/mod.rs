@@ -18,7 +18,6 @@ mod direct;
 mod epilogue;
 mod gemm;
 mod kept;
-mod parallel;
 mod scratch;
 pub mod winograd;
 

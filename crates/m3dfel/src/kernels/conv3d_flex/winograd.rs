@@ -24,10 +24,10 @@ mod weights;
 use burn::tensor::{Bytes, DType, Shape, ops::ConvOptions};
 use burn_flex::{FlexTensor, Layout};
 
-use super::epilogue::Epilogue;
-use super::parallel::{SharedOutput, map_parts};
-use super::scratch::{self, GROUP_FLOATS};
 use crate::kernels::matmul::product;
+use crate::kernels::parallel::{SharedOutput, map_parts};
+use super::epilogue::Epilogue;
+use super::scratch::{self, GROUP_FLOATS};
 use weights::transformed_weights;
 
 /// Side of a transformed tile (output tile 4 + kernel 3 − 1).

@@ -19,7 +19,7 @@ use burn_flex::FlexTensor;
 
 use super::super::epilogue::Epilogue;
 use super::super::kept::{Form, kept_or_made};
-use super::super::parallel::map_parts;
+use crate::kernels::parallel::map_parts;
 use crate::kernels::simd::{Avx512, Lanes};
 use super::Plan;
 

@@ -28,8 +28,8 @@ use std::ops::Range;
 use burn::tensor::{Bytes, DType, Shape, ops::ConvOptions};
 use burn_flex::{FlexTensor, Layout};
 
+use crate::kernels::parallel::{SharedOutput, map_parts, threads};
 use super::epilogue::Epilogue;
-use super::parallel::{SharedOutput, map_parts, threads};
 use super::scratch::{self, GROUP_FLOATS};
 
 /// The instruction sets the direct convolution is compiled for.

@@ -7,7 +7,7 @@ use burn_flex::FlexTensor;
 
 use super::patches::{Geometry, col2im, im2col};
 use crate::kernels::matmul::{Matrix, matmul};
-use crate::kernels::conv3d_flex::parallel::{map_parts, threads};
+use crate::kernels::parallel::{map_parts, threads};
 
 /// `x`: [B, Cin, T, H, W], `weight`: [Cout, Cin, kT, kH, kW], `grad`: dL/d(output)
 /// [B, Cout, T', H', W'] → (dL/dx if `x_grad`, dL/dweight).

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use burn_flex::FlexTensor;
 
 use super::super::kept::{Form, kept_or_made};
-use super::super::parallel::{SharedOutput, map_parts};
+use crate::kernels::parallel::{SharedOutput, map_parts};
 use super::{COMPONENTS, SIDE};
 
 /// `weight` [Cout, Cin, 3, 3, 3] (contiguous) → U: [36, Cout, 3·Cin], kept (if `keep`) or made.
