@@ -122,3 +122,67 @@ impl Lanes for Simd128 {
         std::arch::wasm32::f32x4_add(std::arch::wasm32::f32x4_mul(a, b), c)
     }
 }
+
+/// No vectors: one lane, where a CPU has none of the instruction sets above (multiply, then
+/// add, like WebAssembly).
+pub(crate) struct Scalar;
+
+impl Lanes for Scalar {
+    const N: usize = 1;
+    type V = f32;
+
+    #[inline(always)]
+    unsafe fn zero() -> f32 {
+        0.0
+    }
+    #[inline(always)]
+    unsafe fn broadcast(p: *const f32) -> f32 {
+        unsafe { *p }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> f32 {
+        unsafe { *p }
+    }
+    #[inline(always)]
+    unsafe fn store(p: *mut f32, v: f32) {
+        unsafe { *p = v }
+    }
+    #[inline(always)]
+    unsafe fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+        a * b + c
+    }
+}
+
+/// A loop written in plain Rust, for [`vectorised`]; `run` must be `#[inline(always)]`, so
+/// that it is compiled inside the function that enables the instruction set.
+pub(crate) trait Loop {
+    type Output;
+    fn run(self) -> Self::Output;
+}
+
+/// `work` compiled for the widest vectors this CPU has: natively AVX-512 or AVX2 where the
+/// CPU has them, else x86-64's baseline (SSE2); in WebAssembly the module's SIMD128. The
+/// compiler vectorises the loop to that width. It fuses no multiply-add (Rust never
+/// contracts `a * b + c`), so every path computes the same floats.
+pub(crate) fn vectorised<W: Loop>(work: W) -> W::Output {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        fn avx512<W: Loop>(work: W) -> W::Output {
+            work.run()
+        }
+        #[target_feature(enable = "avx2")]
+        fn avx2<W: Loop>(work: W) -> W::Output {
+            work.run()
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F.
+            return unsafe { avx512(work) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { avx2(work) };
+        }
+    }
+    work.run()
+}

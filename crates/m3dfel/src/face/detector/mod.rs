@@ -16,8 +16,9 @@ use image::RgbImage;
 use serde::Deserialize;
 
 use super::FaceBox;
-use layers::{Map, conv3x3_valid_leaky_pool, leaky_pool, pointwise, separable};
+use layers::{Map, conv0_leaky_pool, leaky_pool, pointwise, separable};
 
+mod conv0;
 mod layers;
 
 const WEIGHTS: &[u8] = include_bytes!("../../../assets/tiny-face-detector/tiny_face_detector_model.bin");
@@ -81,13 +82,13 @@ impl TinyFaceDetector {
         // Each leaky ReLU is followed by a 2×2 max-pool (stride 2, the last stride 1); the
         // layers apply both, and the bias, in one pass.
         let x = preprocess(image, input_size);
-        let mut x = conv3x3_valid_leaky_pool(&x, self.tensor("conv0/filters"), self.tensor("conv0/bias"), 16);
+        let mut x = conv0_leaky_pool(&x, self.tensor("conv0/filters"), self.tensor("conv0/bias"));
         for (layer, channels) in (1..=5).zip([32, 64, 128, 256, 512]) {
             let name = |part: &str| format!("conv{layer}/{part}");
             let sums = separable(&x, self.tensor(&name("depthwise_filter")), self.tensor(&name("pointwise_filter")), channels);
             x = leaky_pool(&sums, self.tensor(&name("bias")), if layer < 5 { 2 } else { 1 });
         }
-        let (mut out, bias) = (pointwise(&x, self.tensor("conv8/filters"), 25).values, self.tensor("conv8/bias"));
+        let (mut out, bias) = (pointwise(&x, self.tensor("conv8/filters"), 25).into_values(), self.tensor("conv8/bias"));
         for o in out.chunks_exact_mut(25) {
             o.iter_mut().zip(bias).for_each(|(o, b)| *o += b);
         }
@@ -123,24 +124,36 @@ fn preprocess(image: &RgbImage, size: usize) -> Map {
         let low = source.floor() as usize;
         (low, (source.ceil() as usize).min(side - 1), (source - low as f64) as f32)
     };
-    let columns: Vec<_> = (0..size).map(axis).collect();
-    // Source row y interpolated along the row at the output's columns (zero past the image).
-    let along_row = |y: usize, out: &mut [f32]| {
-        let row = if y < height { &pixels[y * width * 3..][..width * 3] } else { &[][..] };
-        let pixel = |x: usize, c: usize| if x < width && y < height { row[x * 3 + c] as f32 } else { 0.0 };
+    // Per output column, where its two source pixels lie in a source row that has a zero
+    // pixel appended at `width` (columns past the image read it), and the weight.
+    let columns: Vec<_> = (0..size).map(axis).map(|(x0, x1, fx)| (x0.min(width) * 3, x1.min(width) * 3, fx)).collect();
+    let mut source = vec![0.0f32; (width + 1) * 3];
+    // Source row y (zero past the image) interpolated along the row at the output's columns.
+    let mut along_row = |y: usize, out: &mut [f32]| {
+        if y < height {
+            source.iter_mut().zip(&pixels[y * width * 3..][..width * 3]).for_each(|(s, &p)| *s = p as f32);
+        } else {
+            source.fill(0.0);
+        }
         for (o, &(x0, x1, fx)) in out.chunks_exact_mut(3).zip(&columns) {
             for (c, o) in o.iter_mut().enumerate() {
-                *o = pixel(x0, c) + (pixel(x1, c) - pixel(x0, c)) * fx;
+                *o = source[x0 + c] + (source[x1 + c] - source[x0 + c]) * fx;
             }
         }
     };
+    let means: Vec<f32> = MEAN_RGB.iter().copied().cycle().take(size * 3).collect();
     let (mut top, mut bottom) = (vec![0.0f32; size * 3], vec![0.0f32; size * 3]);
-    let mut out = Map::zeros(size, size, 3);
+    let mut out = Map::new(size, size, 3);
     for (y, row) in out.values.chunks_exact_mut(size * 3).enumerate() {
         let (y0, y1, fy) = axis(y);
         along_row(y0, &mut top);
-        along_row(y1, &mut bottom);
-        for (((o, top), bottom), mean) in row.iter_mut().zip(&top).zip(&bottom).zip(MEAN_RGB.iter().cycle()) {
+        // One source row (whole scale factors): the same values as interpolating it twice.
+        if y1 == y0 {
+            bottom.copy_from_slice(&top);
+        } else {
+            along_row(y1, &mut bottom);
+        }
+        for (((o, top), bottom), mean) in row.iter_mut().zip(&top).zip(&bottom).zip(&means) {
             *o = (top + (bottom - top) * fy - mean) / 255.0;
         }
     }
