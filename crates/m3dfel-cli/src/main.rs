@@ -30,6 +30,7 @@ enum Command {
 
 fn main() -> ExitCode {
     m3dfel::cli_support::report_panics_as_errors();
+    m3dfel::cli_support::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Predict(args) => commands::predict::run(args),

@@ -7,7 +7,6 @@ pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod eval;
-pub mod memory;
 pub mod report;
 pub mod rng;
 pub mod synth;

@@ -56,7 +56,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     m3dfel::cli_support::report_panics_as_errors();
-    trainer::memory::keep_freed_memory();
+    m3dfel::cli_support::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Train(args)) => train(args),
