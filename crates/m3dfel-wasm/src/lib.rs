@@ -13,6 +13,7 @@
 //! over a pool of Web Workers that `initThreadPool` starts).
 #![cfg(target_arch = "wasm32")]
 
+use std::cell::RefCell;
 #[cfg(feature = "webgpu")]
 use std::cell::Cell;
 
@@ -24,7 +25,7 @@ use burn::backend::{
 };
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 use m3dfel::face::detector::TinyFaceDetector;
-use m3dfel::face::{DETECTOR_INPUT, MIN_SCORE};
+use m3dfel::face::{DETECTOR_INPUT, DetectionMemory, MIN_SCORE};
 use m3dfel::predict::ClipResult;
 use m3dfel::weights::WeightFile;
 use m3dfel::{M3dfel, M3dfelConfig};
@@ -51,6 +52,9 @@ thread_local! {
 thread_local! {
     /// The face detector, with its embedded weights decoded on first use.
     static DETECTOR: TinyFaceDetector = TinyFaceDetector::new();
+    /// The detections of the latest frames `faceClip` saw: overlapping windows (a video's,
+    /// a camera's latest frames) share frames, each detected once.
+    static FACES_SEEN: RefCell<DetectionMemory> = RefCell::new(DetectionMemory::new());
 }
 
 /// The model on one of the two backends.
@@ -252,6 +256,7 @@ impl FaceClip {
 
 /// Detects, tracks and crops the face in `frames` RGBA frames of `width`×`height` (one
 /// buffer), and resizes the crops to `size`: the same steps as `m3dfel predict --video`.
+/// Frames seen in the latest calls are not detected again ([`FACES_SEEN`]).
 #[wasm_bindgen(js_name = faceClip)]
 pub fn face_clip(rgba: &[u8], width: u32, height: u32, frames: usize, size: usize) -> Result<FaceClip, JsError> {
     let frame_len = 4 * width as usize * height as usize;
@@ -264,7 +269,7 @@ pub fn face_clip(rgba: &[u8], width: u32, height: u32, frames: usize, size: usiz
     }
     let images = rgba.chunks_exact(frame_len).map(|f| rgb(f, width, height)).collect::<Result<Vec<_>, _>>()?;
     let clip = DETECTOR
-        .with(|d| m3dfel::face::face_clip(images, size, d))
+        .with(|d| FACES_SEEN.with_borrow_mut(|memory| m3dfel::face::face_clip(images, size, d, memory)))
         .map_err(|e| JsError::new(&format!("{e}: use frames that show a face, or turn the face crop off for clips that are already cropped")))?;
     Ok(FaceClip { faces: to_js(&clip.faces)?, crops: to_js(&clip.crops)?, values: clip.values })
 }

@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail, ensure};
 use burn::tensor::{Tensor, TensorData};
 use clap::Args;
+use m3dfel::face::DetectionMemory;
 use m3dfel::face::detector::TinyFaceDetector;
 use m3dfel::npy::NpyArray;
 use m3dfel::predict::ClipResult;
@@ -96,7 +97,7 @@ fn read_clips(args: &PredictArgs, config: &M3dfelConfig) -> Result<Clips> {
             );
         }
         let values = if args.face_crop {
-            m3dfel::face::face_clip(sampled.images, config.frame_size, &TinyFaceDetector::new())
+            m3dfel::face::face_clip(sampled.images, config.frame_size, &TinyFaceDetector::new(), &mut DetectionMemory::new())
                 .map_err(|e| anyhow::anyhow!("{}: {e}; leave out --face-crop for frames that are already face crops", dir.display()))?
                 .values
         } else {

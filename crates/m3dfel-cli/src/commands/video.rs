@@ -65,13 +65,15 @@ pub fn run(args: &PredictArgs, file: &WeightFile, config: &M3dfelConfig) -> Resu
     };
 
     let detector = (!args.no_face_crop).then(TinyFaceDetector::new);
+    // Overlapping windows share frames: each is detected once.
+    let mut memory = face::DetectionMemory::new();
     let size = config.frame_size;
     let mut values = Vec::new();
     let mut kept = Vec::new();
     for (index, window_times) in times.iter().enumerate() {
         let images: Vec<RgbImage> = window_times.iter().map(|&t| frame(t).clone()).collect();
         match &detector {
-            Some(detector) => match face::face_clip(images, size, detector) {
+            Some(detector) => match face::face_clip(images, size, detector, &mut memory) {
                 Ok(clip) => {
                     values.extend(clip.values);
                     kept.push((index, Some(clip.faces)));

@@ -4,6 +4,7 @@
 //! browser package, so both cut the same squares out of the same pixels.
 
 pub mod detector;
+mod memory;
 
 use image::RgbImage;
 use image::imageops;
@@ -11,6 +12,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use detector::TinyFaceDetector;
+use memory::Fingerprint;
+pub use memory::{DetectionMemory, REMEMBERED_FRAMES};
 
 /// The detector's input side (a multiple of 32): faces down to about 1/10 of the frame.
 pub const DETECTOR_INPUT: usize = 320;
@@ -129,13 +132,26 @@ pub struct FaceClip {
 pub struct NoFace(pub usize);
 
 /// Frames (all of one size) → the model's input: frames limited to [`MAX_SIDE`], faces
-/// detected in every frame (frames spread over Rayon's threads), tracked ([`track`]),
-/// cropped ([`Crop`], in the limited frame's pixels) and resized like every other clip
-/// ([`crate::frames::resize`]).
-pub fn face_clip(frames: Vec<RgbImage>, size: usize, detector: &TinyFaceDetector) -> Result<FaceClip, NoFace> {
+/// detected in every frame that `memory` does not remember (frames spread over Rayon's
+/// threads), tracked ([`track`]), cropped ([`Crop`], in the limited frame's pixels) and
+/// resized like every other clip ([`crate::frames::resize`]).
+pub fn face_clip(
+    frames: Vec<RgbImage>,
+    size: usize,
+    detector: &TinyFaceDetector,
+    memory: &mut DetectionMemory,
+) -> Result<FaceClip, NoFace> {
     let frames: Vec<RgbImage> = frames.into_par_iter().map(limit_size).collect();
-    let faces: Vec<Option<FaceBox>> =
-        frames.par_iter().map(|frame| detector.detect(frame, DETECTOR_INPUT, MIN_SCORE).into_iter().next()).collect();
+    let fingerprints: Vec<Fingerprint> = frames.par_iter().map(Fingerprint::of).collect();
+    let remembered: Vec<_> = fingerprints.iter().map(|&frame| memory.recall(frame)).collect();
+    let faces: Vec<Option<FaceBox>> = frames
+        .par_iter()
+        .zip(&remembered)
+        .map(|(frame, remembered)| remembered.unwrap_or_else(|| detector.detect(frame, DETECTOR_INPUT, MIN_SCORE).into_iter().next()))
+        .collect();
+    for (&frame, &face) in fingerprints.iter().zip(&faces) {
+        memory.remember(frame, face);
+    }
     let (width, height) = frames.first().map_or((1, 1), |f| f.dimensions());
     let crops = track(&faces, width, height).ok_or(NoFace(frames.len()))?;
     let mut values = Vec::with_capacity(frames.len() * 3 * size * size);
@@ -168,6 +184,34 @@ mod tests {
         // Centre 50 → 70 is smoothed to 60; side 1.25 × 20 = 25.
         assert_eq!(crops[3], Crop::around(60.0, 50.0, 25.0, 200, 100));
         assert!(track(&[None, None], 10, 10).is_none());
+    }
+
+    /// Frames of a test pattern that differ by `offset` (no faces: every clip is `NoFace`,
+    /// but each frame is still detected or recalled).
+    fn frames(offsets: std::ops::Range<u32>) -> Vec<RgbImage> {
+        offsets.map(|o| RgbImage::from_fn(64, 48, |x, y| image::Rgb([(x * 3 + o) as u8, (y * 5) as u8, (x + y) as u8]))).collect()
+    }
+
+    #[test]
+    fn each_frame_is_detected_once_while_remembered() {
+        let (detector, mut memory) = (TinyFaceDetector::new(), DetectionMemory::new());
+        let mut window = |frames: Vec<RgbImage>| {
+            assert_eq!(face_clip(frames, 16, &detector, &mut memory).map(|clip| clip.faces), Err(NoFace(16)));
+            memory.recalled()
+        };
+        assert_eq!(window(frames(0..16)), 0);
+        // The next window shares 8 frames with it, then the same window again.
+        assert_eq!(window(frames(8..24)), 8);
+        assert_eq!(window(frames(8..24)), 24);
+        // One changed value makes a new frame.
+        let mut changed = frames(8..24);
+        changed[0].put_pixel(5, 5, image::Rgb([0, 0, 0]));
+        assert_eq!(window(changed), 39);
+        // Only the last REMEMBERED_FRAMES frames are remembered: 4 windows of 16 new ones.
+        for first in [100, 116, 132, 148] {
+            assert_eq!(window(frames(first..first + 16)), 39);
+        }
+        assert_eq!(window(frames(8..24)), 39);
     }
 
     #[test]
