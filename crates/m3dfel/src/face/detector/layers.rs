@@ -54,8 +54,8 @@ impl Drop for Map {
     }
 }
 
-/// Spare buffers a thread keeps, the most recently dropped: one per map of a frame (at
-/// input 320 a frame makes 13, about 10 MB in all).
+/// Spare buffers a thread keeps, the most recently dropped: enough for a frame's maps (at
+/// input 320 they need 14 buffers, 12.6 MB in all).
 const SPARE_MAPS: usize = 16;
 
 thread_local! {
