@@ -72,6 +72,11 @@ export interface ClipResult {
     faces?: (Face | null)[];
     /** With `faceCrop`: the square each frame was cropped to. */
     crops?: Crop[];
+    /**
+     * With `faceCrop`: how many frames the face detector ran on; the others' detections were
+     * remembered from earlier calls (the module remembers the last 64 frames, by their pixels).
+     */
+    detectedFrames?: number;
 }
 
 /** An instance placed in time (seconds). */

@@ -366,7 +366,7 @@ export class M3dfel {
             images.forEach((image, i) => rgba.set(image.rgba, i * width * height * 4));
             try {
                 const clip = this.#faceClip(rgba, width, height, numFrames, frameSize);
-                const result = { tensor: clip.values, faces: clip.faces, crops: clip.crops };
+                const result = { tensor: clip.values, faces: clip.faces, crops: clip.crops, detectedFrames: clip.detected };
                 clip.free();
                 return result;
             } catch (error) {
@@ -387,10 +387,10 @@ export class M3dfel {
 
     /** Classifies one clip; resolves to a ClipResult (see m3dfel.d.ts). */
     async classifyClip(frames, options = {}) {
-        const { tensor, faces, crops } = this.#prepare(frames, options);
+        const { tensor, faces, crops, detectedFrames } = this.#prepare(frames, options);
         return this.#serial(async () => {
             const [clip] = await this.#engine.classify(tensor).catch((error) => { throw explain(error); });
-            return { classes: CLASSES, preset: this.preset, ...clip, ...(faces && { faces, crops }) };
+            return { classes: CLASSES, preset: this.preset, ...clip, ...(faces && { faces, crops, detectedFrames }) };
         });
     }
 

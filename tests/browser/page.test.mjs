@@ -160,6 +160,10 @@ describe('with WebGPU and a fake webcam', () => {
         assert.ok(cx > 100 && cx < 324 && cy > 50 && cy < 274, `face centre (${cx}, ${cy}) is not on the face`);
         const found = s.timeline.map((w) => w.faces.filter(Boolean).length);
         assert.ok(found.every((n) => n >= 12), `faces found per window (of 16): ${found}`);
+        // Each frame is detected once: the first window runs the detector on its 16 frames,
+        // each later one (the latest 16 frames, most of them in the window before) on fewer.
+        const detected = s.timeline.map((w) => w.detectedFrames);
+        assert.ok(detected[0] === 16 && detected.slice(1).every((n) => n < 16), `frames detected per window: ${detected}`);
         assert.match(await page.getAttribute('#overlay', 'data-face'), /^\d+,\d+,\d+,\d+$/);
         assert.equal(await page.locator('#timeline [data-window]').count(), s.timeline.length);
         assert.match(await page.textContent('#speed'), /ms per window/);
@@ -176,6 +180,10 @@ describe('with WebGPU and a fake webcam', () => {
         assert.ok(Math.abs(s.source.duration - DURATION) < 0.05, `duration ${s.source.duration}`);
         checkWindows(s.timeline);
         assert.deepEqual(s.timeline.map((w) => [w.start, w.end].map((t) => +t.toFixed(3))), [[0, 2], [1, 3], [2, 4], [2.8, 4.8]]);
+        // The second and third windows share their first 8 frames with the one before: only
+        // their new frames go through the face detector.
+        const detected = s.timeline.map((w) => w.detectedFrames);
+        assert.ok(detected[0] === 16 && detected[1] <= 8 && detected[2] <= 8, `frames detected per window: ${detected}`);
         // The CLI decodes with FFmpeg, the page with Chromium: colours may differ by a level.
         const cli = JSON.parse(execFileSync(M3DFEL, ['predict', '--weights', DEMO_WEIGHTS, '--video', media.mp4, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
         assert.equal(cli.windows.length, s.timeline.length);

@@ -231,6 +231,7 @@ pub struct FaceClip {
     values: Vec<f32>,
     faces: JsValue,
     crops: JsValue,
+    detected: usize,
 }
 
 #[wasm_bindgen]
@@ -252,6 +253,12 @@ impl FaceClip {
     pub fn crops(&self) -> JsValue {
         self.crops.clone()
     }
+
+    /// How many frames were run through the detector (the others were remembered).
+    #[wasm_bindgen(getter)]
+    pub fn detected(&self) -> usize {
+        self.detected
+    }
 }
 
 /// Detects, tracks and crops the face in `frames` RGBA frames of `width`×`height` (one
@@ -271,5 +278,5 @@ pub fn face_clip(rgba: &[u8], width: u32, height: u32, frames: usize, size: usiz
     let clip = DETECTOR
         .with(|d| FACES_SEEN.with_borrow_mut(|memory| m3dfel::face::face_clip(images, size, d, memory)))
         .map_err(|e| JsError::new(&format!("{e}: use frames that show a face, or turn the face crop off for clips that are already cropped")))?;
-    Ok(FaceClip { faces: to_js(&clip.faces)?, crops: to_js(&clip.crops)?, values: clip.values })
+    Ok(FaceClip { faces: to_js(&clip.faces)?, crops: to_js(&clip.crops)?, values: clip.values, detected: clip.detected })
 }

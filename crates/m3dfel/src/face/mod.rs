@@ -124,6 +124,9 @@ pub struct FaceClip {
     pub faces: Vec<Option<FaceBox>>,
     /// The square each frame was cropped to.
     pub crops: Vec<Crop>,
+    /// How many of the frames were run through the detector (the others' detections were
+    /// remembered from earlier windows).
+    pub detected: usize,
 }
 
 /// No frame of the clip has a face.
@@ -144,6 +147,7 @@ pub fn face_clip(
     let frames: Vec<RgbImage> = frames.into_par_iter().map(limit_size).collect();
     let fingerprints: Vec<Fingerprint> = frames.par_iter().map(Fingerprint::of).collect();
     let remembered: Vec<_> = fingerprints.iter().map(|&frame| memory.recall(frame)).collect();
+    let detected = remembered.iter().filter(|face| face.is_none()).count();
     let faces: Vec<Option<FaceBox>> = frames
         .par_iter()
         .zip(&remembered)
@@ -158,7 +162,7 @@ pub fn face_clip(
     for (frame, crop) in frames.iter().zip(&crops) {
         crate::frames::push_rgb(&crate::frames::resize(&crop.apply(frame), size), &mut values);
     }
-    Ok(FaceClip { values, faces, crops })
+    Ok(FaceClip { values, faces, crops, detected })
 }
 
 #[cfg(test)]
