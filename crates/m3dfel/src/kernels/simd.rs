@@ -1,7 +1,51 @@
-//! The vector instructions the CPU kernels are written in (the direct convolution, and
-//! the matrix product in WebAssembly): one small trait, one implementation per instruction
+//! The vector instructions the CPU kernels are written in (the direct convolution, the
+//! face detector's, and the matrix product in WebAssembly): which of them this CPU has
+//! ([`Isa`], [`best_isa`]), and one small trait with one implementation per instruction
 //! set. A kernel is generic over it and compiled once per instruction set inside a function
 //! that enables it, so these wrappers inline to single instructions.
+
+use std::sync::OnceLock;
+
+/// The instruction sets the kernels are compiled for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// x86-64 with AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    /// x86-64 with AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    /// WebAssembly SIMD.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    Simd128,
+}
+
+impl Isa {
+    /// The instruction sets this CPU runs, widest first.
+    pub fn available() -> Vec<Self> {
+        #[allow(unused_mut)]
+        let mut found = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                found.push(Self::Avx512);
+            }
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                found.push(Self::Avx2);
+            }
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        found.push(Self::Simd128);
+        found
+    }
+}
+
+/// The widest instruction set this CPU has (the first of [`Isa::available`], found once),
+/// or `None` where it has none of them.
+pub fn best_isa() -> Option<Isa> {
+    static BEST: OnceLock<Option<Isa>> = OnceLock::new();
+    *BEST.get_or_init(|| Isa::available().first().copied())
+}
 
 /// A vector of `N` f32 lanes.
 pub(crate) trait Lanes {
@@ -160,10 +204,10 @@ pub(crate) trait Loop {
     fn run(self) -> Self::Output;
 }
 
-/// `work` compiled for the widest vectors this CPU has: natively AVX-512 or AVX2 where the
-/// CPU has them, else x86-64's baseline (SSE2); in WebAssembly the module's SIMD128. The
-/// compiler vectorises the loop to that width. It fuses no multiply-add (Rust never
-/// contracts `a * b + c`), so every path computes the same floats.
+/// `work` compiled for the widest vectors this CPU has ([`best_isa`]): natively AVX-512 or
+/// AVX2, else x86-64's baseline (SSE2); in WebAssembly the module's SIMD128. The compiler
+/// vectorises the loop to that width. It fuses no multiply-add (Rust never contracts
+/// `a * b + c`), so every path computes the same floats.
 pub(crate) fn vectorised<W: Loop>(work: W) -> W::Output {
     #[cfg(target_arch = "x86_64")]
     {
@@ -175,13 +219,12 @@ pub(crate) fn vectorised<W: Loop>(work: W) -> W::Output {
         fn avx2<W: Loop>(work: W) -> W::Output {
             work.run()
         }
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        match best_isa() {
             // SAFETY: the CPU has AVX-512F.
-            return unsafe { avx512(work) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
+            Some(Isa::Avx512) => return unsafe { avx512(work) },
             // SAFETY: the CPU has AVX2.
-            return unsafe { avx2(work) };
+            Some(Isa::Avx2) => return unsafe { avx2(work) },
+            None => {}
         }
     }
     work.run()

@@ -142,18 +142,30 @@ fn preprocess(image: &RgbImage, size: usize) -> Map {
         }
     };
     let means: Vec<f32> = MEAN_RGB.iter().copied().cycle().take(size * 3).collect();
-    let (mut top, mut bottom) = (vec![0.0f32; size * 3], vec![0.0f32; size * 3]);
+    // The two interpolated source rows an output row mixes, each with the source row it holds
+    // (none yet: usize::MAX). An output row's lower source row is often the next one's upper.
+    let (mut upper, mut lower) = ((usize::MAX, vec![0.0f32; size * 3]), (usize::MAX, vec![0.0f32; size * 3]));
     let mut out = Map::new(size, size, 3);
     for (y, row) in out.values.chunks_exact_mut(size * 3).enumerate() {
         let (y0, y1, fy) = axis(y);
-        along_row(y0, &mut top);
-        // One source row (whole scale factors): the same values as interpolating it twice.
-        if y1 == y0 {
-            bottom.copy_from_slice(&top);
-        } else {
-            along_row(y1, &mut bottom);
+        if lower.0 == y0 {
+            std::mem::swap(&mut upper, &mut lower);
         }
-        for (((o, top), bottom), mean) in row.iter_mut().zip(&top).zip(&bottom).zip(&means) {
+        if upper.0 != y0 {
+            along_row(y0, &mut upper.1);
+            upper.0 = y0;
+        }
+        // One source row (whole scale factors) is both: the same values as mixing it with itself.
+        let bottom = if y1 == y0 {
+            &upper.1
+        } else {
+            if lower.0 != y1 {
+                along_row(y1, &mut lower.1);
+                lower.0 = y1;
+            }
+            &lower.1
+        };
+        for (((o, top), bottom), mean) in row.iter_mut().zip(&upper.1).zip(bottom).zip(&means) {
             *o = (top + (bottom - top) * fy - mean) / 255.0;
         }
     }

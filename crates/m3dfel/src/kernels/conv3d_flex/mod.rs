@@ -21,8 +21,6 @@ mod kept;
 mod scratch;
 pub mod winograd;
 
-use std::sync::OnceLock;
-
 use burn::backend::Autodiff;
 use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
@@ -33,15 +31,10 @@ use burn::tensor::{Bytes, DType, Shape, Tensor, TensorPrimitive};
 use burn_flex::{FlexTensor, Layout};
 
 use crate::backbone::conv::{Conv3dBackend, ConvEpilogue, conv3d_portable};
-pub use direct::Isa;
-
-/// The instruction set the direct convolution uses on this CPU ([`Isa::preferred`]; with
-/// AVX-512, layers whose output channels are not a multiple of 64 take AVX2), or `None`
-/// where it has none of them.
-pub fn best_isa() -> Option<Isa> {
-    static BEST: OnceLock<Option<Isa>> = OnceLock::new();
-    *BEST.get_or_init(Isa::preferred)
-}
+/// The direct convolution runs on [`best_isa`]'s instruction set (with AVX-512, layers whose
+/// output channels are not a multiple of 64 take AVX2), or Burn's own convolution where the
+/// CPU has none.
+pub use crate::kernels::simd::{Isa, best_isa};
 
 /// One of these kernels, chosen by the caller (tests and benchmarks) rather than by
 /// [`Conv3dBackend`]'s dispatch.

@@ -29,47 +29,11 @@ use burn::tensor::{Bytes, DType, Shape, ops::ConvOptions};
 use burn_flex::{FlexTensor, Layout};
 
 use crate::kernels::parallel::{SharedOutput, map_parts, threads};
+use crate::kernels::simd::Isa;
 use super::epilogue::Epilogue;
 use super::scratch::{self, GROUP_FLOATS};
 
-/// The instruction sets the direct convolution is compiled for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Isa {
-    /// x86-64 with AVX-512F.
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-    /// x86-64 with AVX2 and FMA.
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    /// WebAssembly SIMD.
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    Simd128,
-}
-
 impl Isa {
-    /// The instruction sets this CPU runs, widest first.
-    pub fn available() -> Vec<Self> {
-        #[allow(unused_mut)]
-        let mut found = Vec::new();
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                found.push(Self::Avx512);
-            }
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                found.push(Self::Avx2);
-            }
-        }
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        found.push(Self::Simd128);
-        found
-    }
-
-    /// The widest one this CPU has.
-    pub fn preferred() -> Option<Self> {
-        Self::available().first().copied()
-    }
-
     /// The one to use for a convolution with `out_channels`: AVX-512 computes whole blocks
     /// of 64 output channels ([`blocks`]), so a narrower or ragged layer takes AVX2.
     pub(super) fn for_output_channels(self, out_channels: usize) -> Self {
