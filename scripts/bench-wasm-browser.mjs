@@ -2,11 +2,16 @@
 // of a cross-origin isolated page: once on one thread (the main module) and once on the
 // threaded module's pool of Web Workers. Node has no such pool, hence a browser.
 //   node scripts/bench-wasm-browser.mjs --weights FILE.safetensors [--runs 5] [--threads 1,auto] [--json out.json]
+//       [--v8-log DIR]   V8's sampling profile of every thread (page, calling worker, each pool
+//                        worker: one isolate-*-v8.log each) into DIR; read one with
+//                        `node --prof-process FILE`. The package's modules carry no function
+//                        names (wasm-opt drops them): bind them again with `wasm-opt -g` for
+//                        names instead of wasm-function[N].
 // Needs: pkg/ built (bash scripts/build-wasm.sh), Debian's chromium, and tests/browser's
 // packages (cd tests/browser && npm ci) for playwright-core.
-import { copyFileSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve as absolutePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -17,11 +22,11 @@ import { median as medianOf } from './wasm-timing.mjs';
 const { values: args } = parseArgs({
     options: {
         weights: { type: 'string' }, runs: { type: 'string', default: '5' }, warmup: { type: 'string', default: '1' },
-        threads: { type: 'string', default: '1,auto' }, json: { type: 'string' },
+        threads: { type: 'string', default: '1,auto' }, json: { type: 'string' }, 'v8-log': { type: 'string' },
     },
 });
 if (!args.weights) {
-    console.error('usage: node scripts/bench-wasm-browser.mjs --weights FILE.safetensors [--runs 5] [--warmup 1] [--threads 1,auto] [--json out.json]');
+    console.error('usage: node scripts/bench-wasm-browser.mjs --weights FILE.safetensors [--runs 5] [--warmup 1] [--threads 1,auto] [--json out.json] [--v8-log DIR]');
     process.exit(2);
 }
 
@@ -43,7 +48,9 @@ onmessage = async ({ data: { threads, runs, warmup } }) => {
 };`);
 
 const server = await serve(site);
-const browser = await launch({ webgpu: false });
+const v8Log = args['v8-log'] && absolutePath(args['v8-log']);
+if (v8Log) mkdirSync(v8Log, { recursive: true });
+const browser = await launch({ webgpu: false, args: v8Log ? [`--js-flags=--prof --logfile=${join(v8Log, 'v8.log')}`] : [] });
 const measurements = [];
 try {
     for (const setting of args.threads.split(',')) {
@@ -70,6 +77,7 @@ try {
     }
     const report = { implementation: `m3dfel package (WebAssembly, Chromium ${browser.version()}, in a Web Worker)`, device: 'cpu (wasm)', measurements };
     if (args.json) writeFileSync(args.json, JSON.stringify(report, null, 1));
+    if (v8Log) console.error(`V8 profiles (one per thread) in ${v8Log}: node --prof-process ${v8Log}/isolate-…-v8.log`);
 } finally {
     await browser.close();
     await server.close();
