@@ -17,8 +17,12 @@
 #   5. the face detector (what `predict --video` and the page's face crop run on every
 #      frame): one 640×480 frame on one thread, WebAssembly (Node, measured in 3) vs native;
 #      and natively a window of 16 frames on all threads
+#   6. data loading for training: clips prepared from a DFEW-layout folder of 224×224 JPEG
+#      frames (written by `trainer synth`): decoding, the spec's augmentation, 16×112×112
+#      clips, batches of 8, one worker per processor: the trainer's loader vs a PyTorch
+#      DataLoader (PIL + torchvision's transforms), in rounds like 1 and 2
 # Results: runs/bench/results.json (machine-readable) and a table on stdout.
-# Usage: bash scripts/bench.sh [--runs N]      (N rounds, default 5; about 20 minutes on 2 cores)
+# Usage: bash scripts/bench.sh [--runs N]      (N rounds, default 5; about 25 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -72,5 +76,16 @@ echo "{\"cli_startup_microseconds\": [$(IFS=,; echo "${startup[*]}")]}" > "$out/
 echo "== 5: face detection (native; WebAssembly was timed in 3)" >&2
 # (cargo runs benchmarks in their package's folder: an absolute path)
 cargo bench --workspace --bench face_detector -- --json "$PWD/$out/faces-native.json" >&2
+
+echo "== 6: data loading (DFEW-layout JPEG frames), $runs rounds" >&2
+data="$out/dfew-synthetic"
+[[ -d "$data/Clip" ]] || "$bin/trainer" synth --out "$data" --clips 40 --frame-size 224 >&2
+rm -f "$out"/m3dfel-data-*.json "$out"/torch-data-*.json
+for round in $(seq "$runs"); do
+    ours=("$bin/trainer" bench --inference-batches --train-batches --data "$data" --runs 3 --json "$out/m3dfel-data-$round.json")
+    theirs=("$python" scripts/bench_torch.py --threads "$threads" --inference-batches "" --train-batches "" --data "$data" --runs 3 --json "$out/torch-data-$round.json")
+    echo "-- round $round/$runs" >&2
+    if (( round % 2 )); then "${ours[@]}"; "${theirs[@]}"; else "${theirs[@]}"; "${ours[@]}"; fi
+done
 
 "$python" scripts/bench_report.py "$out"

@@ -1,7 +1,7 @@
 """Combines the files scripts/bench.sh wrote into runs/bench/results.json and prints the
-ratios (project / PyTorch, WASM / native: below 1 is faster). The CPU comparison with
-PyTorch ran in rounds (the median of 3 timed runs of each side per round): its ratio is the median of
-the per-round ratios."""
+ratios (project / PyTorch, WASM / native: below 1 is faster). The CPU comparisons with
+PyTorch (model and data loading) ran in rounds (the median of 3 timed runs of each side per round):
+their ratios are the medians of the per-round ratios."""
 import glob
 import json
 import os
@@ -48,14 +48,23 @@ def main(out):
     chromium = load(out, "wasm-chromium-small.json")
     tiny_wasm, cli = load(out, "wasm-tiny.json"), load(out, "cli-startup.json")
     faces = load(out, "faces-native.json")
+    data_ours, data_torch = rounds(out, "m3dfel-data"), rounds(out, "torch-data")
+    if not data_ours or len(data_ours) != len(data_torch):
+        sys.exit(f"{out}: expected as many m3dfel-data-N.json as torch-data-N.json files (got {len(data_ours)} and {len(data_torch)})")
     rows = []
+
+    def by_rounds(ours_side, torch_side, name, batch, what):
+        """A row whose ratio is the median of the per-round ratios."""
+        a = [find(r, name, batch)["median_seconds"] for r in ours_side]
+        b = [find(r, name, batch)["median_seconds"] for r in torch_side]
+        rows.append({"what": what, "m3dfel_s": statistics.median(a), "reference": "PyTorch", "reference_s": statistics.median(b),
+                     "ratio": statistics.median(x / y for x, y in zip(a, b)), "rounds": {"m3dfel_s": a, "reference_s": b}})
+
     for name, batch in [("inference", 1), ("inference", 8), ("train step", 8)]:
-        a = [find(r, name, batch)["median_seconds"] for r in ours_rounds]
-        b = [find(r, name, batch)["median_seconds"] for r in torch_rounds]
-        rows.append({"what": f"CPU {name}, {find(ours, name, batch)['preset']} preset, batch {batch}",
-                     "m3dfel_s": statistics.median(a), "reference": "PyTorch", "reference_s": statistics.median(b),
-                     "ratio": statistics.median(x / y for x, y in zip(a, b)),
-                     "rounds": {"m3dfel_s": a, "reference_s": b}})
+        by_rounds(ours_rounds, torch_rounds, name, batch, f"CPU {name}, {find(ours, name, batch)['preset']} preset, batch {batch}")
+    loading = find(data_ours[0], "data loading")
+    by_rounds(data_ours, data_torch, "data loading", loading["batch"],
+              f"Data loading, {loading['batch']} clips of 16×{loading['frame_size']}² from 224² JPEGs, augmented ({plural(ours['threads'])})")
     wasm_runs = [("Node", 1, find(wasm, "inference", 1)["median_seconds"])]
     wasm_runs += [("Chromium", m["threads"], m["median_seconds"]) for m in chromium["measurements"]]
     for where, wasm_threads, w in wasm_runs:
@@ -79,7 +88,7 @@ def main(out):
         "face_crop_window_seconds": {"native": window["median_seconds"], "native_camera": camera["median_seconds"],
                                      "frames": window["frames"], "threads": window["threads"]},
         "startup_seconds": {"cli_predict_tiny": cli_s, "node_package_tiny": tiny_wasm["startup_seconds"]},
-        "raw": {"m3dfel": ours_rounds, "pytorch": torch_rounds, "native_small": small, "native_small_1_thread": small1, "wasm_small": wasm,
+        "raw": {"m3dfel": ours_rounds, "pytorch": torch_rounds, "m3dfel_data": data_ours, "pytorch_data": data_torch, "native_small": small, "native_small_1_thread": small1, "wasm_small": wasm,
                 "wasm_chromium_small": chromium, "faces_native": faces},
     }
     with open(os.path.join(out, "results.json"), "w") as f:

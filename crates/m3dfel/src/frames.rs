@@ -59,7 +59,7 @@ pub fn sample_folder(dir: &Path, count: usize) -> Result<SampledFrames, ClipErro
         .into_iter()
         .map(|index| {
             let path = &paths[index];
-            image::open(path).map(|image| image.to_rgb8()).map_err(|e| ClipError::Image(path.clone(), e.to_string()))
+            image::open(path).map(|image| image.into_rgb8()).map_err(|e| ClipError::Image(path.clone(), e.to_string()))
         })
         .collect::<Result<_, _>>()?;
     Ok(SampledFrames { images, source_len: paths.len() })

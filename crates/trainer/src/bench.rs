@@ -1,8 +1,10 @@
 //! `trainer bench`: how long inference and a training step take on this machine, for the
 //! comparison with the PyTorch reference (`scripts/bench.sh`, `scripts/gpu-bench.sh`).
-//! Random weights and random clips: speed does not depend on the values.
+//! Random weights and random clips: speed does not depend on the values. With `--data`, also
+//! how fast training clips are prepared from image files (decoding and augmentation).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -17,7 +19,14 @@ use m3dfel::{M3dfel, M3dfelBackend, M3dfelConfig, NUM_CLASSES};
 use serde::Serialize;
 
 use crate::backend::{ComputePrecision, Device};
+use crate::data::augment::Policy;
+use crate::data::loader::{Augment, ClipShape, Loader};
+use crate::data::splits::{DatasetKind, DatasetSpec};
 use crate::with_autodiff_backend;
+
+/// Batches per timed run of the data measurement: the loader's threads make one batch at a
+/// time, PyTorch's worker processes one batch each, so a run spans several batches.
+const DATA_BATCHES_PER_RUN: usize = 4;
 
 #[derive(Args, Clone)]
 pub struct BenchArgs {
@@ -55,6 +64,17 @@ pub struct BenchArgs {
     /// benchmark of the same model.
     #[arg(long)]
     pub save_weights: Option<PathBuf>,
+    /// A dataset in DFEW's layout (e.g. written by `trainer synth --frame-size 224 --out
+    /// DIR`): also time preparing its fold-1 training clips as training does (decoding the
+    /// frames, the spec's augmentation) at the training preset's clip shape.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Clips per batch of the data measurement (each timed run is 4 batches).
+    #[arg(long, default_value_t = 8)]
+    pub data_batch: usize,
+    /// Threads preparing clips in the data measurement (default: one per processor).
+    #[arg(long)]
+    pub workers: Option<usize>,
 }
 
 /// One measurement: `runs` timings of the same work.
@@ -80,7 +100,10 @@ struct Report {
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.runs > 0, "--runs must be at least 1");
-    let measurements = with_autodiff_backend!(args.device, |B, device_at| measure::<B>(&args, &device_at(0)))?;
+    let mut measurements = with_autodiff_backend!(args.device, |B, device_at| measure::<B>(&args, &device_at(0)))?;
+    if let Some(root) = &args.data {
+        measurements.push(measure_data(&args, root)?);
+    }
     let report = Report {
         implementation: "m3dfel (Burn 0.21)",
         device: format!("{:?}", args.device).to_lowercase(),
@@ -144,6 +167,48 @@ where
         }
     }
     Ok(out)
+}
+
+/// Preparing training batches of the DFEW-layout dataset at `root` with the training
+/// loader (its worker threads, the spec's augmentation), in runs of
+/// [`DATA_BATCHES_PER_RUN`] batches.
+fn measure_data(args: &BenchArgs, root: &Path) -> anyhow::Result<Measurement> {
+    anyhow::ensure!(args.data_batch > 0, "--data-batch must be at least 1");
+    let spec = DatasetSpec {
+        kind: DatasetKind::Dfew,
+        root: Some(root.to_path_buf()),
+        fold: 1,
+        synthetic_train: 0,
+        synthetic_test: 0,
+        synthetic_seed: 0,
+    };
+    let (train, _) = spec.open().with_context(|| format!("--data {}", root.display()))?;
+    anyhow::ensure!(
+        !train.entries.is_empty(),
+        "--data {}: fold 1 has no training clips that can be read ({} rows skipped)",
+        root.display(),
+        train.skipped.len()
+    );
+    let config = config(&args.train_preset, args.frame_size)?;
+    let entries: Arc<[_]> = Arc::from(train.entries);
+    let per_run = args.data_batch * DATA_BATCHES_PER_RUN;
+    // Every batch the runs take, the clips in order, round and round the split.
+    let batches = (0..(args.warmup + args.runs) * DATA_BATCHES_PER_RUN)
+        .map(|b| (0..args.data_batch).map(|i| (b * args.data_batch + i) % entries.len()).collect())
+        .collect();
+    let shape = ClipShape { frames: config.num_frames, size: config.frame_size };
+    let augment = Augment { policy: Policy::Spec, seed: 0, epoch: 0 };
+    let mut loader = Loader::start(entries, batches, shape, Some(augment), crate::cli::workers(args.workers), 2);
+    let mut skipped = Vec::new();
+    let measurement = time(args, "data loading", &config, per_run, || {
+        for _ in 0..DATA_BATCHES_PER_RUN {
+            skipped.extend(loader.next().expect("the loader makes every batch the runs take").skipped);
+        }
+    });
+    if let Some(first) = skipped.first() {
+        anyhow::bail!("--data {}: {} clips could not be read, e.g. {}: {}", root.display(), skipped.len(), first.clip, first.reason);
+    }
+    Ok(measurement)
 }
 
 /// A batch of random clips [batch, frames, 3, size, size] in [0, 1].

@@ -5,8 +5,7 @@
 //! Evaluation uses a plain bilinear resize. A milder policy suits short runs on small data.
 
 use clap::ValueEnum;
-use image::imageops;
-use image::{Rgb32FImage, RgbImage};
+use image::RgbImage;
 
 pub use m3dfel::frames::resize;
 
@@ -52,18 +51,6 @@ pub fn train_indices(n: usize, count: usize, policy: Policy, rng: &mut Rng) -> V
         .collect()
 }
 
-pub fn to_float(image: &RgbImage) -> Rgb32FImage {
-    let (w, h) = image.dimensions();
-    Rgb32FImage::from_fn(w, h, |x, y| image::Rgb(image.get_pixel(x, y).0.map(|c| c as f32 / 255.0)))
-}
-
-/// Appends an image as 3 planes (R, G, B) of width × height values.
-pub fn push_planes(image: &Rgb32FImage, out: &mut Vec<f32>) {
-    for channel in 0..3 {
-        out.extend(image.pixels().map(|p| p.0[channel]));
-    }
-}
-
 #[derive(Debug, Clone, Copy)]
 enum ColorOp {
     Brightness(f32),
@@ -101,19 +88,73 @@ impl Augmentation {
         Self { crop, flip, colors }
     }
 
-    /// Applies the augmentation to one frame, giving a `size`×`size` frame in [0, 1].
-    pub fn apply(&self, image: &RgbImage, size: usize) -> Rgb32FImage {
-        let [x, y, w, h] = self.crop;
-        let cropped = imageops::crop_imm(image, x, y, w, h).to_image();
-        let mut resized = resize(&cropped, size);
-        if self.flip {
-            imageops::flip_horizontal_in_place(&mut resized);
-        }
-        let mut frame = to_float(&resized);
+    /// Applies the augmentation to one frame, appending it to `out` as 3 planes (R, G, B) of
+    /// `size`×`size` values in [0, 1].
+    pub fn apply(&self, image: &RgbImage, size: usize, out: &mut Vec<f32>) {
+        let start = out.len();
+        crop_resize(image, self.crop, self.flip, size, out);
+        let (red, rest) = out[start..].split_at_mut(size * size);
+        let (green, blue) = rest.split_at_mut(size * size);
         for op in self.colors {
-            apply_color(&mut frame, op);
+            apply_color([&mut *red, &mut *green, &mut *blue], op);
         }
-        frame
+    }
+}
+
+/// One output pixel's source pixels along an axis of a resize: the first one and their weights.
+struct Taps {
+    first: usize,
+    weights: Vec<f32>,
+}
+
+/// The taps of a resize from `from` to `to` pixels with the triangle filter (bilinear,
+/// widened when shrinking so that every source pixel counts): the image crate's `Triangle`
+/// resize, the one evaluation uses (`m3dfel::frames::resize`), weight for weight.
+fn taps(from: usize, to: usize) -> Vec<Taps> {
+    let ratio = from as f32 / to as f32;
+    let widen = ratio.max(1.0);
+    (0..to)
+        .map(|i| {
+            let centre = (i as f32 + 0.5) * ratio;
+            let first = ((centre - widen).floor().max(0.0) as usize).min(from - 1);
+            let end = ((centre + widen).ceil() as usize).clamp(first + 1, from);
+            let mut weights: Vec<f32> =
+                (first..end).map(|j| (1.0 - ((j as f32 - (centre - 0.5)) / widen).abs()).max(0.0)).collect();
+            let sum: f32 = weights.iter().sum();
+            weights.iter_mut().for_each(|w| *w /= sum);
+            Taps { first, weights }
+        })
+        .collect()
+}
+
+/// The `crop` (x, y, width, height) of `image` resized to `size`×`size` with the triangle
+/// filter, mirrored if `flip`, appended to `out` as 3 planes of values in [0, 1]: rows first
+/// (into one row of floats), then columns, straight from the source's bytes.
+fn crop_resize(image: &RgbImage, [x, y, width, height]: [u32; 4], flip: bool, size: usize, out: &mut Vec<f32>) {
+    let (x, y, width, height) = (x as usize, y as usize, width as usize, height as usize);
+    let stride = image.width() as usize * 3;
+    let pixels = image.as_raw();
+    let (rows, columns) = (taps(height, size), taps(width, size));
+    let start = out.len();
+    out.resize(start + 3 * size * size, 0.0);
+    let planes = &mut out[start..];
+    let mut row = vec![0.0f32; width * 3]; // [width, 3]
+    for (out_y, Taps { first, weights }) in rows.iter().enumerate() {
+        row.fill(0.0);
+        for (source_y, &w) in (y + first..).zip(weights) {
+            let source = &pixels[source_y * stride + x * 3..][..width * 3];
+            row.iter_mut().zip(source).for_each(|(r, &p)| *r += w * p as f32);
+        }
+        for (out_x, Taps { first, weights }) in columns.iter().enumerate() {
+            let mut sum = [0.0f32; 3];
+            for (pixel, &w) in row[first * 3..].chunks_exact(3).zip(weights) {
+                (0..3).for_each(|c| sum[c] += w * pixel[c]);
+            }
+            let column = if flip { size - 1 - out_x } else { out_x };
+            for (c, value) in sum.into_iter().enumerate() {
+                planes[(c * size + out_y) * size + column] = value / 255.0;
+            }
+        }
     }
 }
 
@@ -145,15 +186,19 @@ fn random_crop(rng: &mut Rng, min_area: f32, width: u32, height: u32) -> [u32; 4
     [(width - cw) / 2, (height - ch) / 2, cw, ch]
 }
 
-fn apply_color(frame: &mut Rgb32FImage, op: ColorOp) {
+/// One colour operation on a frame's three planes, each pixel clamped to [0, 1].
+fn apply_color([red, green, blue]: [&mut [f32]; 3], op: ColorOp) {
     let mean_gray = match op {
-        ColorOp::Contrast(_) => frame.pixels().map(|p| gray(p.0)).sum::<f32>() / (frame.width() * frame.height()) as f32,
+        ColorOp::Contrast(_) => {
+            let sum: f32 = red.iter().zip(&*green).zip(&*blue).map(|((&r, &g), &b)| gray([r, g, b])).sum();
+            sum / red.len() as f32
+        }
         _ => 0.0,
     };
-    for pixel in frame.pixels_mut() {
-        let p = pixel.0;
+    for ((r, g), b) in red.iter_mut().zip(green.iter_mut()).zip(blue.iter_mut()) {
+        let p = [*r, *g, *b];
         let blend = |other: [f32; 3], k: f32| [0, 1, 2].map(|c| (k * p[c] + (1.0 - k) * other[c]).clamp(0.0, 1.0));
-        pixel.0 = match op {
+        [*r, *g, *b] = match op {
             ColorOp::Brightness(k) => blend([0.0; 3], k),
             ColorOp::Contrast(k) => blend([mean_gray; 3], k),
             ColorOp::Saturation(k) => blend([gray(p); 3], k),
@@ -170,16 +215,26 @@ fn hue_shift(p: [f32; 3], shift: f32) -> [f32; 3] {
     if chroma <= 0.0 {
         return p;
     }
+    // Remainders by subtraction where the range is known (exact, as `rem_euclid` and `%`
+    // are, without their library calls: they took 7 % of preparing a training clip).
     let hue = if max == p[0] {
-        ((p[1] - p[2]) / chroma).rem_euclid(6.0)
+        let h = (p[1] - p[2]) / chroma; // in [−1, 1]
+        if h < 0.0 { h + 6.0 } else { h }
     } else if max == p[1] {
         (p[2] - p[0]) / chroma + 2.0
     } else {
         (p[0] - p[1]) / chroma + 4.0
     } / 6.0;
-    let hue = (hue + shift).rem_euclid(1.0) * 6.0;
-    let x = chroma * (1.0 - (hue % 2.0 - 1.0).abs());
-    let (r, g, b) = match hue as u32 {
+    let turned = hue + shift;
+    let hue = match turned {
+        t if (0.0..1.0).contains(&t) => t,
+        t if (-1.0..0.0).contains(&t) => t + 1.0,
+        t if (1.0..2.0).contains(&t) => t - 1.0,
+        t => t.rem_euclid(1.0),
+    } * 6.0;
+    let sector = (hue as u32).min(5);
+    let x = chroma * (1.0 - (hue - (sector & !1) as f32 - 1.0).abs());
+    let (r, g, b) = match sector {
         0 => (chroma, x, 0.0),
         1 => (x, chroma, 0.0),
         2 => (0.0, chroma, x),
@@ -233,6 +288,33 @@ mod tests {
     fn the_same_augmentation_is_applied_to_every_frame() {
         let image = RgbImage::from_fn(40, 30, |x, y| image::Rgb([x as u8 * 6, y as u8 * 8, 100]));
         let t = Augmentation::random(&mut Rng::keyed(9, &[]), Policy::Spec, 40, 30);
-        assert_eq!(t.apply(&image, 16), t.apply(&image, 16));
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        t.apply(&image, 16, &mut a);
+        t.apply(&image, 16, &mut b);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn the_crop_is_resized_as_evaluation_resizes_and_mirrored() {
+        // Odd sizes, shrinking and growing, a crop off the corner: the resize's values equal
+        // those of the image crate's (evaluation's), before its rounding to bytes.
+        let image = RgbImage::from_fn(53, 41, |x, y| image::Rgb([(x * 37 + y * 11) as u8, (x * y) as u8, (200 - 3 * y) as u8]));
+        for (crop, size) in [([5, 3, 37, 29], 16), ([0, 0, 53, 41], 24), ([9, 7, 11, 13], 20), ([20, 10, 16, 16], 16)] {
+            let [x, y, w, h] = crop;
+            let cropped = image::imageops::crop_imm(&image, x, y, w, h).to_image();
+            let expected = m3dfel::frames::resize(&cropped, size);
+            let (mut plain, mut mirrored) = (Vec::new(), Vec::new());
+            crop_resize(&image, crop, false, size, &mut plain);
+            crop_resize(&image, crop, true, size, &mut mirrored);
+            assert_eq!(plain.len(), 3 * size * size);
+            for (i, pixel) in expected.pixels().enumerate() {
+                let (row, column) = (i / size, i % size);
+                for c in 0..3 {
+                    let ours = plain[(c * size + row) * size + column] * 255.0;
+                    assert!((ours - pixel[c] as f32).abs() <= 0.501, "{crop:?} → {size}: pixel {i} channel {c}: {ours} vs {}", pixel[c]);
+                    assert_eq!(mirrored[(c * size + row) * size + size - 1 - column], plain[(c * size + row) * size + column]);
+                }
+            }
+        }
     }
 }

@@ -74,13 +74,13 @@ impl ClipEntry {
                     let t = transform.get_or_insert_with(|| {
                         augment::Augmentation::random(rng, policy, image.width(), image.height())
                     });
-                    augment::push_planes(&t.apply(&image, size), &mut values);
+                    t.apply(&image, size, &mut values);
                 }
             }
             None => {
                 for index in m3dfel::frames::sample_indices(frames.len(), count) {
                     let image = augment::resize(&frames.decode(index, size)?, size);
-                    augment::push_planes(&augment::to_float(&image), &mut values);
+                    m3dfel::frames::push_rgb(&image, &mut values);
                 }
             }
         }
@@ -106,7 +106,7 @@ impl Frames<'_> {
         match self {
             Self::Synthetic(clip) => Ok(clip.frame(index, size)),
             Self::Files(paths) => image::open(&paths[index])
-                .map(|image| image.to_rgb8())
+                .map(|image| image.into_rgb8())
                 .map_err(|e| format!("{}: cannot decode the image: {e}", paths[index].display())),
         }
     }
