@@ -7,8 +7,6 @@
 use clap::ValueEnum;
 use image::RgbImage;
 
-pub use m3dfel::frames::resize;
-
 use crate::rng::Rng;
 
 /// Largest random offset added to each sampled frame index during training.

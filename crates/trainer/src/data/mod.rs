@@ -65,9 +65,9 @@ impl ClipEntry {
     /// deterministic (⌊n·i/count⌋, no offset) and frames are only resized.
     pub fn load(&self, count: usize, size: usize, augment: Option<(Policy, &mut Rng)>) -> Result<Vec<f32>, String> {
         let frames = self.frames()?;
-        let mut values = Vec::with_capacity(count * 3 * size * size);
         match augment.filter(|(policy, _)| *policy != Policy::None) {
             Some((policy, rng)) => {
+                let mut values = Vec::with_capacity(count * 3 * size * size);
                 let mut transform = None;
                 for index in augment::train_indices(frames.len(), count, policy, rng) {
                     let image = frames.decode(index, size)?;
@@ -76,15 +76,16 @@ impl ClipEntry {
                     });
                     t.apply(&image, size, &mut values);
                 }
+                Ok(values)
             }
             None => {
-                for index in m3dfel::frames::sample_indices(frames.len(), count) {
-                    let image = augment::resize(&frames.decode(index, size)?, size);
-                    m3dfel::frames::push_rgb(&image, &mut values);
-                }
+                let images = m3dfel::frames::sample_indices(frames.len(), count)
+                    .into_iter()
+                    .map(|index| frames.decode(index, size))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(m3dfel::frames::clip_values(&images, size))
             }
         }
-        Ok(values)
     }
 }
 

@@ -6,8 +6,7 @@
 //! side by side first.
 
 use super::layers::Map;
-use crate::kernels::conv3d_flex::{Isa, best_isa};
-use crate::kernels::simd::{Lanes, Scalar};
+use crate::kernels::simd::{Isa, Lanes, Scalar, best_isa};
 
 /// Output channels.
 pub(super) const CHANNELS: usize = 16;
