@@ -183,12 +183,35 @@ export declare function videoReader(video: HTMLVideoElement, options?: { maxSide
 /** The [start, end] spans (seconds) of the windows classifyVideo uses for a duration. */
 export declare function windowSpans(duration: number, windowSeconds: number, strideSeconds: number): [number, number][];
 
+/** Where each part of the model runs. */
+export interface Placement {
+    /** R3D-18, the 3D CNN that embeds each instance. */
+    readonly backbone: Backend;
+    /**
+     * DLIAM (BiLSTM, attention, DMIN, gate, Conv1d) and the classifier: on WebGPU when, at
+     * load, they gave the CPU's results (within 1e-4) on a probe clip on this GPU.
+     */
+    readonly head: Backend;
+    /** DMIN + gate: the package's WGSL kernel, the CPU, or none (a model without DMIN). */
+    readonly dmin: 'wgsl' | 'cpu' | 'none';
+}
+
 export declare class M3dfel {
     private constructor();
     static load(options?: LoadOptions): Promise<M3dfel>;
+    /**
+     * Where the model runs. With backend 'auto', an error WebGPU reports while classifying
+     * (a lost device, a kernel that does not run) moves the model to the CPU for good: the
+     * call still resolves, and backend, backendReason and placement say so afterwards.
+     */
     readonly backend: Backend;
-    /** Why this backend was chosen (and, on the CPU, why this many threads), for people. */
+    /**
+     * Why this backend was chosen (and, on the CPU, why this many threads; on WebGPU, where
+     * DLIAM runs and why), for people.
+     */
     readonly backendReason: string;
+    /** Where each part runs, e.g. `{backbone: 'webgpu', head: 'webgpu', dmin: 'wgsl'}`. */
+    readonly placement: Placement;
     /** Threads the CPU backend runs on (1 on WebGPU, whose small CPU part is single-threaded). */
     readonly threads: number;
     /** The WebGPU adapter, when running on WebGPU. */

@@ -224,20 +224,71 @@ function clampBox(box, width, height) {
     };
 }
 
+/** Where each part runs and why: what a model reports as backend, backendReason, placement, threads, adapter. */
+function whereItRuns(engine, reason, pool, adapter) {
+    const onCpu = engine.backend === 'cpu';
+    return {
+        backend: engine.backend,
+        backendReason: onCpu ? `${reason}; ${pool.module ? `${pool.threads} threads` : `one thread: ${pool.reason}`}` : `${reason}; ${engine.placementReason}`,
+        placement: Object.freeze(engine.placement),
+        threads: pool.threads, // 1 on WebGPU: the pool starts with the CPU backend only
+        adapter: onCpu ? undefined : adapter,
+    };
+}
+
 /** A loaded model. Create with `await M3dfel.load(options)`. */
 export class M3dfel {
     #engine;
     #faceClip;
     #queue = Promise.resolve();
+    /** backend, backendReason, placement, threads, adapter: they change if WebGPU fails later. */
+    #where;
+    /** With backend 'auto' on WebGPU: starts the CPU engine that takes over when the GPU fails. */
+    #cpuFallback;
 
     /** @private use M3dfel.load */
-    constructor(engine, details, module) {
+    constructor(engine, where, details, module, cpuFallback) {
         this.#engine = engine;
+        this.#where = where;
+        this.#cpuFallback = cpuFallback;
         // The threaded module's when the model runs on its pool: faceCrop's detection then
         // spreads the frames over the threads too.
         this.#faceClip = module?.faceClip ?? faceClip;
         Object.assign(this, details);
         Object.freeze(this);
+    }
+
+    /** 'webgpu' or 'cpu': where R3D-18 runs. */
+    get backend() { return this.#where.backend; }
+    /** Why the model runs where it does, for people. */
+    get backendReason() { return this.#where.backendReason; }
+    /** Where each part runs: {backbone, head, dmin} (see m3dfel.d.ts). */
+    get placement() { return this.#where.placement; }
+    /** Threads of the CPU backend (1 on WebGPU). */
+    get threads() { return this.#where.threads; }
+    /** The WebGPU adapter, when running on WebGPU. */
+    get adapter() { return this.#where.adapter; }
+
+    /**
+     * Runs the clips on the engine. With backend 'auto', a failure the GPU reports (a lost
+     * device, a kernel that does not run) moves the model to the CPU for good, with a
+     * console warning and a new backendReason, and the clips run again there.
+     */
+    async #classify(tensor) {
+        try {
+            return await this.#engine.classify(tensor);
+        } catch (error) {
+            const fromGpu = this.#where.backend === 'webgpu' && /WebGPU reported an error/.test(error?.message ?? '');
+            if (!fromGpu || !this.#cpuFallback) throw explain(error);
+            const start = this.#cpuFallback;
+            this.#cpuFallback = undefined;
+            console.warn(`m3dfel: ${error.message}; continuing on the CPU`);
+            const { engine, pool } = await start();
+            try { this.#engine.free(); } catch { /* the lost device's engine may already be unusable */ }
+            this.#engine = engine;
+            this.#where = whereItRuns(engine, `WebGPU failed while classifying (${error.message}); running on the CPU`, pool);
+            return this.#engine.classify(tensor).catch((cpuError) => { throw explain(cpuError); });
+        }
     }
 
     /**
@@ -258,13 +309,13 @@ export class M3dfel {
         await loadWasm(wasm);
         const { name, bytes } = await readWeights(weights, onProgress, signal);
         let pool = { threads: 1 };
-        const start = async (choice) => {
-            onProgress?.({ phase: 'backend', backend: choice });
+        const start = async (choice, report = true) => {
+            if (report) onProgress?.({ phase: 'backend', backend: choice });
             if (choice === 'cpu') pool = await startThreads(threads);
             const engine = await (pool.module?.Engine ?? Engine).load(name, bytes, choice).catch((error) => {
                 throw explain(error, choice === 'webgpu' ? 'WebGPU' : undefined);
             });
-            if (warmUp) {
+            if (warmUp && report) {
                 onProgress?.({ phase: 'warm-up', backend: choice });
                 const size = engine.numFrames * 3 * engine.frameSize ** 2;
                 await engine.classify(new Float32Array(size).fill(0.5)).catch((error) => {
@@ -301,14 +352,10 @@ export class M3dfel {
             }
         }
         onProgress?.({ phase: 'ready', backend: engine.backend });
-        if (engine.backend === 'cpu') {
-            reason += pool.module ? `; ${pool.threads} threads` : `; one thread: ${pool.reason}`;
-        }
-        return new M3dfel(engine, {
-            backend: engine.backend,
-            backendReason: reason,
-            threads: pool.threads, // 1 on WebGPU: the pool starts with the CPU backend only
-            adapter: engine.backend === 'webgpu' ? adapter : undefined,
+        const cpuFallback = backend === 'auto' && engine.backend === 'webgpu'
+            ? async () => ({ engine: await start('cpu', false), pool })
+            : undefined;
+        return new M3dfel(engine, whereItRuns(engine, reason, pool, adapter), {
             preset: engine.preset,
             frameSize: engine.frameSize,
             numFrames: engine.numFrames,
@@ -317,7 +364,7 @@ export class M3dfel {
             weights: name,
             weightBytes: bytes.byteLength,
             classes: CLASSES,
-        }, pool.module);
+        }, pool.module, cpuFallback);
     }
 
     /** Runs calls one after another (the model is not re-entrant). */
@@ -389,7 +436,7 @@ export class M3dfel {
     async classifyClip(frames, options = {}) {
         const { tensor, faces, crops, detectedFrames } = this.#prepare(frames, options);
         return this.#serial(async () => {
-            const [clip] = await this.#engine.classify(tensor).catch((error) => { throw explain(error); });
+            const [clip] = await this.#classify(tensor);
             return { classes: CLASSES, preset: this.preset, ...clip, ...(faces && { faces, crops, detectedFrames }) };
         });
     }

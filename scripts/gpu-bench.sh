@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # Training speed on an NVIDIA GPU: m3dfel (Burn, CUDA) against the PyTorch reference on the
 # same GPU, paper preset, 16×112×112 clips, batch 32 and 64 (forward + backward + AdamW),
-# in f32 and in bf16 (m3dfel: `--precision bf16`, everything in bf16; PyTorch: autocast).
+# in f32 and in bf16 (m3dfel: `--precision bf16`, everything in bf16; PyTorch: autocast);
+# for m3dfel also the first step's seconds and the kernels it compiled, with the project's
+# fixed kernels (default), again with the kernel cache the first run left (a second process),
+# and, given a build with Burn's autotuner, with `--gpu-kernels autotune`.
 # Prints clips/s for each and the ratios; writes $OUT_DIR/*.json and *.log.
 #
 # For a machine with a GPU, its driver and PyTorch, and neither Rust nor network: build the
 # trainer on any machine (it loads libcuda at run time, no CUDA toolkit needed to build),
-#   cargo build --release -p trainer --features cuda   (then `strip` it: 78 MB → 61 MB)
-# copy it over with this repository (gzip'd is fine: TRAINER=trainer.gz), then
-#   TRAINER=path/to/trainer bash scripts/gpu-bench.sh
+#   cargo build --release -p trainer --features cuda             (then `strip` it, gzip it)
+#   cargo build --release -p trainer --features cuda,autotune    (optional: the comparison;
+#                                                                 another CARGO_TARGET_DIR)
+# copy them over with this repository (gzip'd is fine: TRAINER=trainer.gz), then
+#   TRAINER=path/to/trainer [TRAINER_AUTOTUNE=path/to/trainer-autotune] bash scripts/gpu-bench.sh
 # DEVICE (cuda), PRESET (paper), BATCHES (32,64), STEPS (default 5) timed steps after WARMUP
-# (default 1: Burn compiles and autotunes its kernels then). BUDGET (default 560) seconds for
-# the whole script: each measurement gets what is left (at most LIMIT, default 400), so one
-# stall does not cost the others; m3dfel f32 runs first.
+# (default 1: the first step compiles the kernels). BUDGET (default 560) seconds for the whole
+# script: each measurement gets what is left (at most LIMIT, default 300), so one stall does
+# not cost the others; m3dfel f32 with fixed kernels runs first.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 trainer=${TRAINER:-${CARGO_TARGET_DIR:-$HOME/.cache/m3dfel/target}/release/trainer}
@@ -22,31 +27,34 @@ preset=${PRESET:-paper}
 batches=${BATCHES:-32,64}
 steps=${STEPS:-5}
 warmup=${WARMUP:-1}
-limit=${LIMIT:-400}
+limit=${LIMIT:-300}
 budget=${BUDGET:-560}
 out=$(mkdir -p "${OUT_DIR:-runs/gpu-bench}" && cd "${OUT_DIR:-runs/gpu-bench}" && pwd)
-if [[ "$trainer" == *.gz ]]; then
-    unpacked=${TMPDIR:-/tmp}/m3dfel-trainer
-    gunzip -c "$trainer" > "$unpacked" && chmod +x "$unpacked" && trainer=$unpacked
-fi
-[[ -x "$trainer" ]] || { echo "no trainer at $trainer: build it with --features cuda and set TRAINER" >&2; exit 2; }
-trainer=$(realpath "$trainer")
+# unpack PATH NAME: PATH itself, or PATH.gz unpacked; prints the executable's full path.
+unpack() {
+    local path=$1 name=$2
+    if [[ "$path" == *.gz ]]; then
+        gunzip -c "$path" > "${TMPDIR:-/tmp}/$name" && chmod +x "${TMPDIR:-/tmp}/$name" && path=${TMPDIR:-/tmp}/$name
+    fi
+    [[ -x "$path" ]] || { echo "no trainer at $path: build it with --features cuda and set TRAINER" >&2; exit 2; }
+    realpath "$path"
+}
+trainer=$(unpack "$trainer" m3dfel-trainer) || exit 2
+autotuned=${TRAINER_AUTOTUNE:+$(unpack "$TRAINER_AUTOTUNE" m3dfel-trainer-autotune)}
 
 { nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader || echo "nvidia-smi failed"; } 2>&1 | tee "$out/gpu.txt"
 "$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())' | tee -a "$out/gpu.txt"
 
-# Burn compiles its CUDA kernels at run time (NVRTC) and autotunes every convolution shape on
-# first use (forward, data and weight gradients, up to 8 candidate kernels each), which took
-# minutes with the GPU idle on an H200 (2026-11-28). CubeCL reads cubecl.toml from the working
-# directory: keep the compiled kernels (PTX) and the autotune choices on disk so that later
-# processes reuse them, and log the autotune results.
-cache=${CUBECL_CACHE:-$out/cubecl-cache}
+# Burn compiles its CUDA kernels at run time (NVRTC). The trainer keeps the compiled kernels
+# (PTX) and any autotune results in its kernel cache (M3DFEL_KERNEL_CACHE, here in the output
+# folder, fresh: the first measurement is a cold start) and counts its compilations. With
+# Burn's autotuner every convolution shape is tuned on first use (up to 8 candidates each),
+# which took minutes with the GPU idle on an H200 (2026-11-28): the autotune run gets a cache
+# of its own, and CubeCL's autotune log (cubecl.toml in the working folder) says what it tuned.
+cache=$out/kernel-cache
+rm -rf "$cache" "$out/kernel-cache-autotune"
 mkdir -p "$cache"
 cat > "$out/cubecl.toml" <<TOML
-[compilation]
-cache = { file = "$cache" }
-[autotune]
-cache = { file = "$cache" }
 [autotune.logger]
 level = "full"
 file = "$out/autotune.log"
@@ -68,7 +76,7 @@ measure() {
     if (( run_limit < 20 )); then echo "== $name: skipped, the ${budget} s budget is spent"; return; fi
     echo "== $name (limit $run_limit s)"
     local started=$SECONDS
-    (cd "$out" && timeout "$run_limit" "$@" --json "$out/$name.json" > "$out/$name.log" 2>&1)
+    (cd "$out" && M3DFEL_KERNEL_CACHE=${KERNEL_CACHE:-$cache} timeout "$run_limit" "$@" --json "$out/$name.json" > "$out/$name.log" 2>&1)
     local status=$?
     tr '\r' '\n' < "$out/$name.log" | grep -v '^$' | tail -n 4
     echo "   ($name: exit $status after $((SECONDS - started)) s)"
@@ -77,13 +85,28 @@ torch=("$python" "$PWD/scripts/bench_torch.py" --device "$device" --train-preset
 m3dfel=("$trainer" bench --device "$device" --train-preset "$preset" --runs "$steps" --warmup "$warmup" --inference-batches)
 IFS=, read -ra batch_list <<< "$batches"
 for batch in "${batch_list[@]}"; do measure "m3dfel-f32-b$batch" "${m3dfel[@]}" --train-batches "$batch"; done
+# The same first batch again in a new process: the kernels come from the cache.
+measure "m3dfel-f32-cached-b${batch_list[0]}" "${m3dfel[@]}" --train-batches "${batch_list[0]}"
 measure torch-f32 "${torch[@]}" --train-batches "$batches"
 measure torch-bf16 "${torch[@]}" --train-batches "$batches" --amp bf16
 for batch in "${batch_list[@]}"; do measure "m3dfel-bf16-b$batch" "${m3dfel[@]}" --train-batches "$batch" --precision bf16; done
+if [[ -n "$autotuned" ]]; then
+    KERNEL_CACHE=$out/kernel-cache-autotune measure "m3dfel-autotune-f32-b${batch_list[0]}" \
+        "$autotuned" bench --device "$device" --train-preset "$preset" --runs "$steps" --warmup "$warmup" \
+        --inference-batches --gpu-kernels autotune --train-batches "${batch_list[0]}"
+fi
 
 "$python" - "$out" "$preset" "$batches" <<'PY'
 import glob, json, os, sys
 out, preset, batches = sys.argv[1], sys.argv[2], [int(b) for b in sys.argv[3].split(",")]
+print("first training step (m3dfel): seconds, kernels compiled")
+for path in sorted(glob.glob(os.path.join(out, "m3dfel-*.json"))):
+    try:
+        for m in json.load(open(path))["measurements"]:
+            print(f"  {os.path.basename(path)[:-5]:<28} first step {m['first_step_seconds']:7.1f} s  "
+                  f"kernels {m['kernels_compiled']}  then {m['median_seconds']:.3f} s a step")
+    except (OSError, ValueError, KeyError):
+        pass
 def load(name):
     figures = {}
     for path in [os.path.join(out, name + ".json")] + glob.glob(os.path.join(out, name + "-b*.json")):

@@ -29,7 +29,7 @@ const demo = {
     timeline: [],
     /** What is being classified: {kind: 'webcam'} or {kind: 'file', name, duration}. */
     source: null,
-    /** The loaded model: backend, backendReason, preset, frameSize, weights, demo, … */
+    /** The loaded model: backend, backendReason, placement ({backbone, head, dmin}), preset, frameSize, weights, demo, … */
     model: null,
     /** The face box last drawn on the preview ({x, y, width, height, score} in frame pixels). */
     faceBox: null,
@@ -98,12 +98,7 @@ async function loadModel(weights, backend) {
         const info = await model.load(weights, backend);
         currentWeights = weights;
         demo.model = info;
-        demo.backend = info.backend;
-        document.body.dataset.backend = info.backend;
-        $('backend').textContent = info.backend === 'webgpu'
-            ? `WebGPU (${info.adapter ?? 'adapter'})`
-            : `CPU (WebAssembly, ${info.threads} thread${info.threads > 1 ? 's' : ''})`;
-        $('backend-reason').textContent = info.backendReason;
+        showWhereItRuns(info);
         $('weights').textContent = `${weightsName(weights)}: preset ${info.preset}, ${(info.parameters / 1e6).toFixed(2)} M parameters, ` +
             `${megabytes(info.weightBytes)}, ${info.numFrames} frames of ${info.frameSize}×${info.frameSize} per clip`;
         $('demo-warning').hidden = !info.demo;
@@ -116,6 +111,22 @@ async function loadModel(weights, backend) {
         showMessage(`The model could not be loaded from ${weightsName(weights)}: ${error.message}`);
         setState('error');
     }
+}
+
+const PLACES = { webgpu: 'WebGPU', cpu: 'the CPU', wgsl: 'the WGSL kernel on WebGPU', none: 'not in this model' };
+
+/** The model panel's "Runs on", "Parts" and "Why" (again when WebGPU failed mid-run). */
+function showWhereItRuns(where) {
+    Object.assign(demo.model, where);
+    demo.backend = where.backend;
+    document.body.dataset.backend = where.backend;
+    document.body.dataset.head = where.placement.head;
+    $('backend').textContent = where.backend === 'webgpu'
+        ? `WebGPU (${where.adapter ?? 'adapter'})`
+        : `CPU (WebAssembly, ${where.threads} thread${where.threads > 1 ? 's' : ''})`;
+    const { backbone, head, dmin } = where.placement;
+    $('placement').textContent = `R3D-18 on ${PLACES[backbone]}; DLIAM and the classifier on ${PLACES[head]}; DMIN: ${PLACES[dmin]}`;
+    $('backend-reason').textContent = where.backendReason;
 }
 
 function readyText() {
@@ -207,7 +218,8 @@ async function startWebcam() {
             }
             newest = frames.at(-1).time;
             try {
-                const { window, milliseconds } = await model.classifyWindow(frames, { index, faceCrop: $('face-crop').checked });
+                const { window, milliseconds, where } = await model.classifyWindow(frames, { index, faceCrop: $('face-crop').checked });
+                if (where.backend !== demo.model.backend) showWhereItRuns(where);
                 if (!active()) break;
                 index += 1;
                 showMessage(null);
@@ -249,7 +261,8 @@ async function classifyFile(file) {
             next = windows.next();
             next.catch(() => {}); // awaited (and reported) on the next turn
             try {
-                const { window, milliseconds } = await pending;
+                const { window, milliseconds, where } = await pending;
+                if (where.backend !== demo.model.backend) showWhereItRuns(where);
                 if (!active()) return;
                 addWindow(window, milliseconds, value.frames[0].frame);
             } catch (error) {

@@ -2,10 +2,17 @@
 // Messages in:  {id, type: 'load', weights, backend}   weights: URL string, File or ArrayBuffer
 //               {id, type: 'window', frames: [{time, frame: ImageData}], index, end, faceCrop}
 // Messages out: {type: 'progress', progress}  (while loading)
+//               window replies: {window, milliseconds, where: {backend, backendReason, placement, …}}
 //               {id, ok: true, value} | {id, ok: false, error}
 import { DEMO_WEIGHTS, M3dfel } from './m3dfel/m3dfel.js';
 
 let model = null;
+
+/** What the page shows of where the model runs (it can change: WebGPU failing mid-run). */
+function whereItRuns() {
+    const { backend, backendReason, placement, adapter, threads } = model;
+    return { backend, backendReason, placement: { ...placement }, adapter, threads };
+}
 
 const handlers = {
     async load({ weights, backend }) {
@@ -17,9 +24,9 @@ const handlers = {
             onProgress: (progress) => postMessage({ type: 'progress', progress }),
         });
         model = loaded;
-        const { backendReason, adapter, threads, preset, frameSize, numFrames, instanceLength, parameters, weightBytes } = model;
+        const { preset, frameSize, numFrames, instanceLength, parameters, weightBytes } = model;
         return {
-            backend: model.backend, backendReason, adapter, threads, preset, frameSize, numFrames, instanceLength,
+            ...whereItRuns(), preset, frameSize, numFrames, instanceLength,
             parameters, weightBytes, weights: model.weights, demo: weights === undefined,
         };
     },
@@ -28,7 +35,8 @@ const handlers = {
         if (!model) throw new Error('no model is loaded');
         const started = performance.now();
         const window = await model.classifyWindow(frames, { index, end, faceCrop });
-        return { window, milliseconds: performance.now() - started };
+        // Where it ran: the package moves an 'auto' model to the CPU if WebGPU fails.
+        return { window, milliseconds: performance.now() - started, where: whereItRuns() };
     },
 };
 

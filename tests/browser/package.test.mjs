@@ -134,7 +134,7 @@ describe('in headless Chromium with WebGPU', () => {
             const gpu = await M3dfel.load({ backend: 'webgpu', onProgress: (p) => progress.push(p) });
             const cpu = await M3dfel.load({ backend: 'cpu' });
             const auto = await M3dfel.load({ backend: 'auto', warmUp: false });
-            const summary = (m) => ({ backend: m.backend, reason: m.backendReason, preset: m.preset, frameSize: m.frameSize });
+            const summary = (m) => ({ backend: m.backend, reason: m.backendReason, placement: m.placement, preset: m.preset, frameSize: m.frameSize });
             const result = { gpu: await gpu.classifyClip(clip), cpu: await cpu.classifyClip(clip), progress };
             return { ...result, models: [summary(gpu), summary(cpu), summary(auto)] };
         });
@@ -144,6 +144,10 @@ describe('in headless Chromium with WebGPU', () => {
         assert.equal(auto.backend, 'webgpu', `auto chose ${auto.backend}: ${auto.reason}`);
         assert.equal(gpu.preset, 'tiny');
         assert.equal(gpu.frameSize, 32);
+        // The whole model on the GPU: DLIAM passed the check against the CPU at load.
+        assert.deepEqual(gpu.placement, { backbone: 'webgpu', head: 'webgpu', dmin: 'wgsl' }, gpu.reason);
+        assert.match(gpu.reason, /whole model runs on WebGPU/);
+        assert.deepEqual(cpu.placement, { backbone: 'cpu', head: 'cpu', dmin: 'cpu' });
         assertSameResult(out.gpu, reference, 'webgpu vs m3dfel predict');
         assertSameResult(out.cpu, reference, 'cpu vs m3dfel predict');
         assert.ok(difference(out.gpu, out.cpu) <= TOLERANCE, 'webgpu vs cpu');
@@ -153,6 +157,78 @@ describe('in headless Chromium with WebGPU', () => {
         assert.deepEqual(weightSteps.at(-1), { phase: 'weights', loaded: size, total: size });
         assert.deepEqual(out.progress.map((p) => p.phase).filter((p, i, all) => p !== all[i - 1]),
             ['wasm', 'weights', 'backend', 'warm-up', 'ready']);
+    });
+
+    test('the whole model on WebGPU equals the CPU on three clips in a row and on a video', async () => {
+        const out = await page.evaluate(async () => {
+            const { M3dfel } = window.m3dfel;
+            const gpu = await M3dfel.load({ backend: 'webgpu', warmUp: false });
+            const cpu = await M3dfel.load({ backend: 'cpu', warmUp: false });
+            // Clips that differ from call to call: a GPU that kept a stale buffer would repeat itself.
+            const clip = (seed) => Float32Array.from({ length: 16 * 3 * 32 * 32 }, (_, i) => (Math.sin(i * 0.37 + seed * 1.3) + 1) / 2);
+            const clips = [];
+            for (const seed of [1, 2, 3]) clips.push({ gpu: await gpu.classifyClip(clip(seed)), cpu: await cpu.classifyClip(clip(seed)) });
+            const canvas = new OffscreenCanvas(48, 40);
+            const context = canvas.getContext('2d', { willReadFrequently: true });
+            const frames = Array.from({ length: 40 }, (_, i) => {
+                context.fillStyle = `hsl(${i * 9}, 55%, 50%)`;
+                context.fillRect(0, 0, 48, 40);
+                context.fillStyle = '#222';
+                context.fillRect(8 + (i % 10), 10, 16, 6 + (i % 7));
+                return { time: i / 10, frame: context.getImageData(0, 0, 48, 40) };
+            });
+            const video = { gpu: await gpu.classifyVideo(frames), cpu: await cpu.classifyVideo(frames) };
+            return { clips, video, placement: gpu.placement };
+        });
+        assert.deepEqual(out.placement, { backbone: 'webgpu', head: 'webgpu', dmin: 'wgsl' });
+        out.clips.forEach(({ gpu, cpu }, i) => assert.ok(difference(gpu, cpu) <= TOLERANCE, `clip ${i + 1}: webgpu vs cpu differ by ${difference(gpu, cpu)}`));
+        assert.notDeepEqual(out.clips[0].gpu.probabilities, out.clips[1].gpu.probabilities, 'different clips, different results');
+        assert.equal(out.video.gpu.windows.length, out.video.cpu.windows.length);
+        assert.ok(out.video.gpu.windows.length >= 3);
+        out.video.gpu.windows.forEach((window, i) => {
+            const error = difference(window, out.video.cpu.windows[i]);
+            assert.ok(error <= TOLERANCE, `video window ${i}: webgpu vs cpu differ by ${error}`);
+        });
+    });
+
+    test('a WebGPU device lost mid-run: auto goes on on the CPU, webgpu rejects with a message', async () => {
+        // A fresh page whose WebGPU devices are kept, so that the test can destroy them.
+        const lostPage = await browser.newPage();
+        await lostPage.addInitScript(() => {
+            const requestDevice = GPUAdapter.prototype.requestDevice;
+            GPUAdapter.prototype.requestDevice = async function (...args) {
+                const device = await requestDevice.apply(this, args);
+                (window.gpuDevices ??= []).push(device);
+                return device;
+            };
+        });
+        const warnings = [];
+        lostPage.on('console', (message) => { if (message.type() === 'warning') warnings.push(message.text()); });
+        await lostPage.goto(`${server.url}/`);
+        await lostPage.waitForFunction(() => window.ready === true, null, { timeout: 30_000 });
+        const out = await lostPage.evaluate(async () => {
+            const { M3dfel } = window.m3dfel;
+            const clip = new Float32Array(await (await fetch('/clip.bin')).arrayBuffer());
+            const auto = await M3dfel.load({ backend: 'auto' });
+            const gpu = await M3dfel.load({ backend: 'webgpu', warmUp: false });
+            const before = { backend: auto.backend, result: await auto.classifyClip(clip) };
+            for (const device of window.gpuDevices) device.destroy();
+            await new Promise((resolve) => setTimeout(resolve, 200));
+            const after = await auto.classifyClip(clip).catch((error) => ({ error: error.message }));
+            const explicit = await gpu.classifyClip(clip).then(() => ({}), (error) => ({ error: error.message }));
+            return { devices: window.gpuDevices.length, before, after, explicit, backend: auto.backend, reason: auto.backendReason, placement: auto.placement };
+        });
+        await lostPage.close();
+        assert.ok(out.devices >= 1, 'the package asked for a WebGPU device');
+        assert.equal(out.before.backend, 'webgpu');
+        assertSameResult(out.before.result, reference, 'auto on WebGPU before the loss');
+        assert.equal(out.after.error, undefined, `auto failed after the loss: ${out.after.error}`);
+        assertSameResult(out.after, reference, 'auto on the CPU after the loss');
+        assert.equal(out.backend, 'cpu');
+        assert.deepEqual(out.placement, { backbone: 'cpu', head: 'cpu', dmin: 'cpu' });
+        assert.match(out.reason, /WebGPU failed while classifying .*running on the CPU/);
+        assert.ok(warnings.some((w) => /continuing on the CPU/.test(w)), `no console warning: ${warnings.join(' | ')}`);
+        assert.match(out.explicit.error ?? '', /WebGPU reported an error/, 'backend webgpu after the loss must reject');
     });
 
     test('images are resized like `m3dfel predict --frames` and give its numbers', async () => {

@@ -129,6 +129,9 @@ describe('with WebGPU and a fake webcam', () => {
         assert.equal(s.backend, 'webgpu');
         assert.equal(s.dom.backend, 'webgpu');
         assert.equal(s.model.preset, 'tiny');
+        // The whole model on the GPU, the WGSL DMIN kernel included, and the panel says so.
+        assert.deepEqual(s.model.placement, { backbone: 'webgpu', head: 'webgpu', dmin: 'wgsl' }, s.model.backendReason);
+        assert.equal(await page.textContent('#placement'), 'R3D-18 on WebGPU; DLIAM and the classifier on WebGPU; DMIN: the WGSL kernel on WebGPU');
         const text = await page.evaluate(() => document.body.innerText);
         assert.match(text, /WebGPU \(google swiftshader/);
         assert.match(text, /WebGPU adapter found/);
@@ -283,6 +286,7 @@ describe('with WebGPU and a fake webcam', () => {
         // backend gets the thread pool (one thread per processor Chromium reports).
         assert.ok(loaded.model.threads >= 2, loaded.model.backendReason);
         assert.equal(loaded.model.backendReason, `the CPU was requested; ${loaded.model.threads} threads`);
+        assert.deepEqual(loaded.model.placement, { backbone: 'cpu', head: 'cpu', dmin: 'cpu' });
         assert.equal(loaded.model.demo, false);
         assert.ok(await page.isHidden('#demo-warning'));
         assert.match(await page.textContent('#weights'), /m3dfel-tiny-synthetic\.safetensors/);

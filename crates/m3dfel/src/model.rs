@@ -72,6 +72,12 @@ impl<B: Backend> M3dfel<B> {
     pub(crate) fn materialize(&self) {
         self.visit(&mut Materialize);
     }
+
+    /// [`materialize`](Self::materialize) for DLIAM and the classifier only.
+    pub(crate) fn materialize_head(&self) {
+        self.dliam.visit(&mut Materialize);
+        self.fc.visit(&mut Materialize);
+    }
 }
 
 impl<B: M3dfelBackend> M3dfel<B> {
@@ -119,6 +125,11 @@ impl<B: Backend> M3dfel<B> {
     /// Walks every weight under the authors' `state_dict` name.
     pub(crate) fn visit_weights<V: WeightVisitor<B>>(&mut self, v: &mut V) {
         self.features.visit_weights("features", v);
+        self.visit_head_weights(v);
+    }
+
+    /// Walks DLIAM's and the classifier's weights.
+    pub(crate) fn visit_head_weights<V: WeightVisitor<B>>(&mut self, v: &mut V) {
         self.dliam.visit_weights(v);
         v.param("fc.weight", &mut self.fc.weight, Layout::Transposed);
         if let Some(bias) = &mut self.fc.bias {

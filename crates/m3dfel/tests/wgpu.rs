@@ -1,4 +1,5 @@
-//! The WGSL DMIN kernel and the whole model on Burn's wgpu backend.
+//! The WGSL DMIN kernel and the whole model on Burn's wgpu backend, with the kernels the
+//! project builds it with (no autotuner: Burn's `Cube` matmul, the project's convolution choice).
 //!
 //! Natively, without a GPU, this runs on Mesa's CPU Vulkan driver (llvmpipe;
 //! `apt-get install mesa-vulkan-drivers`). Compiled to wasm32 the kernel test runs in
@@ -97,6 +98,11 @@ mod browser {
     async fn the_backbone_on_browser_webgpu_equals_the_cpu_forward() {
         super::backbone_equals_the_cpu_forward(device().await).await;
     }
+
+    #[wasm_bindgen_test]
+    async fn the_full_model_on_browser_webgpu_equals_the_cpu_forward() {
+        super::full_model_equals_the_cpu_forward(device().await).await;
+    }
 }
 
 /// The tiny model with the same random weights on the CPU (Flex) and on wgpu.
@@ -143,27 +149,31 @@ fn the_backbone_on_wgpu_equals_the_cpu_forward() {
     burn::cubecl::future::block_on(backbone_equals_the_cpu_forward(WgpuDevice::default()));
 }
 
-/// The whole model natively (llvmpipe). In browsers Burn's autotuned matmul kernels can be
-/// wrong (see crates/m3dfel-wasm), so there the package runs DLIAM on the CPU.
-#[cfg(not(target_arch = "wasm32"))]
-#[test]
-fn the_full_model_on_wgpu_equals_the_cpu_forward() {
+/// The whole model (R3D-18, DLIAM with the WGSL DMIN kernel, the classifier) on wgpu equals
+/// the CPU at one clip and at two (DLIAM's matrix products then have other shapes), three
+/// times in a row, within 1e-4 relative.
+async fn full_model_equals_the_cpu_forward(device: WgpuDevice) {
     use burn::backend::Flex;
 
-    let device = WgpuDevice::default();
     let (cpu_model, gpu_model, _) = models(&device);
-    let clips: Tensor<Flex, 5> = Tensor::random([2, 16, 3, 32, 32], Distribution::Uniform(0.0, 1.0), &Default::default());
-    let gpu_clips = Tensor::<Wgpu, 5>::from_data(clips.to_data(), &device);
-    let (cpu, gpu) = (cpu_model.forward(clips), gpu_model.forward(gpu_clips));
-    let pairs = burn::cubecl::future::block_on(async {
-        [
+    for batch in [1, 2, 1] {
+        let clips: Tensor<Flex, 5> = Tensor::random([batch, 16, 3, 32, 32], Distribution::Uniform(0.0, 1.0), &Default::default());
+        let gpu_clips = Tensor::<Wgpu, 5>::from_data(clips.to_data(), &device);
+        let (cpu, gpu) = (cpu_model.forward(clips), gpu_model.forward(gpu_clips));
+        let pairs = [
             ("logits", values(gpu.logits).await, values(cpu.logits).await),
             ("instance logits", values(gpu.instance_logits).await, values(cpu.instance_logits).await),
             ("gate", values(gpu.gate_mean).await, values(cpu.gate_mean).await),
-        ]
-    });
-    for (what, a, b) in pairs {
-        let error = relative_error(&a, &b);
-        assert!(error <= 1e-4, "{what}: wgpu vs CPU relative error {error:e}");
+        ];
+        for (what, a, b) in pairs {
+            let error = relative_error(&a, &b);
+            assert!(error <= 1e-4, "{batch} clip(s), {what}: wgpu vs CPU relative error {error:e}");
+        }
     }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn the_full_model_on_wgpu_equals_the_cpu_forward() {
+    burn::cubecl::future::block_on(full_model_equals_the_cpu_forward(WgpuDevice::default()));
 }

@@ -15,6 +15,43 @@ pub enum Device {
     Cuda,
 }
 
+impl Device {
+    /// The default `--device`: CUDA in builds with `--features cuda` (`cargo run -p trainer
+    /// --features cuda` trains on the GPU), the CPU otherwise.
+    pub fn for_this_build() -> Self {
+        if cfg!(feature = "cuda") { Device::Cuda } else { Device::Cpu }
+    }
+}
+
+/// Who chooses the GPU kernels of the backbone's convolutions (wgpu and CUDA).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GpuKernels {
+    /// The project: one kernel per layer, chosen from what the GPU can do; nothing is
+    /// compiled or timed beyond it (the default).
+    Fixed,
+    /// Burn's autotuner: every candidate compiled and timed for every layer shape, which can
+    /// take minutes before the first step (builds with `--features autotune`).
+    Autotune,
+}
+
+impl GpuKernels {
+    /// Makes this the choice for every later GPU convolution of the process.
+    pub fn apply(self, device: Device) -> anyhow::Result<()> {
+        if device == Device::Cpu {
+            return Ok(());
+        }
+        #[cfg(any(feature = "wgpu", feature = "cuda"))]
+        {
+            use m3dfel::kernels::conv3d_cubecl::{GpuKernels as Kernels, set_gpu_kernels};
+            set_gpu_kernels(match self {
+                GpuKernels::Fixed => Kernels::Fixed,
+                GpuKernels::Autotune => Kernels::Autotune,
+            })?;
+        }
+        Ok(())
+    }
+}
+
 /// The floating-point type of every tensor: weights, activations, gradients, optimizer state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ComputePrecision {

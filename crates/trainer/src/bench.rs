@@ -18,10 +18,11 @@ use m3dfel::weights::{Precision, save_safetensors};
 use m3dfel::{M3dfel, M3dfelBackend, M3dfelConfig, NUM_CLASSES};
 use serde::Serialize;
 
-use crate::backend::{ComputePrecision, Device};
+use crate::backend::{ComputePrecision, Device, GpuKernels};
 use crate::data::augment::Policy;
 use crate::data::loader::{Augment, ClipShape, Loader};
 use crate::data::splits::{DatasetKind, DatasetSpec};
+use crate::kernel_cache::KernelLog;
 use crate::with_autodiff_backend;
 
 /// Batches per timed run of the data measurement: the loader's threads make one batch at a
@@ -31,11 +32,14 @@ const DATA_BATCHES_PER_RUN: usize = 4;
 #[derive(Args, Clone)]
 pub struct BenchArgs {
     /// Where to run.
-    #[arg(long, value_enum, default_value = "cpu")]
+    #[arg(long, value_enum, default_value_t = Device::for_this_build())]
     pub device: Device,
     /// Float type of weights, activations, gradients and optimizer state.
     #[arg(long, value_enum, default_value = "f32")]
     pub precision: ComputePrecision,
+    /// Who chooses the GPU's convolution kernels: `fixed` (the project) or `autotune` (Burn).
+    #[arg(long, value_enum, default_value = "fixed")]
+    pub gpu_kernels: GpuKernels,
     /// Preset for inference.
     #[arg(long, default_value = "paper")]
     pub inference_preset: String,
@@ -85,8 +89,13 @@ pub struct Measurement {
     pub frame_size: usize,
     pub batch: usize,
     pub seconds: Vec<f64>,
+    /// The median of `seconds`: for a training step, the steady step time.
     pub median_seconds: f64,
     pub clips_per_second: f64,
+    /// The first run (the first step, for training), on a GPU its kernels' compilation included.
+    pub first_step_seconds: f64,
+    /// Kernels the GPU runtime compiled during the first run (`null` on the CPU).
+    pub kernels_compiled: Option<usize>,
 }
 
 #[derive(Serialize)]
@@ -100,7 +109,10 @@ struct Report {
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.runs > 0, "--runs must be at least 1");
-    let mut measurements = with_autodiff_backend!(args.device, |B, device_at| measure::<B>(&args, &device_at(0)))?;
+    args.gpu_kernels.apply(args.device)?;
+    let kernels = crate::kernel_cache::for_device(args.device);
+    let mut measurements =
+        with_autodiff_backend!(args.device, |B, device_at| measure::<B>(&args, &device_at(0), kernels.as_ref()))?;
     if let Some(root) = &args.data {
         measurements.push(measure_data(&args, root)?);
     }
@@ -125,7 +137,7 @@ fn config(preset: &str, frame_size: Option<usize>) -> anyhow::Result<M3dfelConfi
     })
 }
 
-fn measure<B>(args: &BenchArgs, device: &B::Device) -> anyhow::Result<Vec<Measurement>>
+fn measure<B>(args: &BenchArgs, device: &B::Device, kernels: Option<&KernelLog>) -> anyhow::Result<Vec<Measurement>>
 where
     B: AutodiffBackend + M3dfelBackend,
     B::InnerBackend: M3dfelBackend,
@@ -141,7 +153,7 @@ where
         let model = model.fold_batch_norm();
         for &batch in &args.inference_batches {
             let input = clips::<B::InnerBackend>(&config, batch, device);
-            out.push(time(args, "inference", &config, batch, || {
+            out.push(time(args, "inference", &config, batch, kernels, || {
                 model.forward(input.clone()).logits.into_data();
             }));
         }
@@ -154,7 +166,7 @@ where
         for &batch in &args.train_batches {
             let input = clips::<B>(&config, batch, device);
             let labels = Tensor::<B, 1, Int>::random([batch], Distribution::Uniform(0.0, NUM_CLASSES as f64), device);
-            out.push(time(args, "train step", &config, batch, || {
+            out.push(time(args, "train step", &config, batch, kernels, || {
                 let current = model.take().expect("the model is put back after every step");
                 let logits = current.forward(input.clone()).logits;
                 let loss = loss_fn.forward(logits, labels.clone());
@@ -200,7 +212,7 @@ fn measure_data(args: &BenchArgs, root: &Path) -> anyhow::Result<Measurement> {
     let augment = Augment { policy: Policy::Spec, seed: 0, epoch: 0 };
     let mut loader = Loader::start(entries, batches, shape, Some(augment), crate::cli::workers(args.workers), 2);
     let mut skipped = Vec::new();
-    let measurement = time(args, "data loading", &config, per_run, || {
+    let measurement = time(args, "data loading", &config, per_run, None, || {
         for _ in 0..DATA_BATCHES_PER_RUN {
             skipped.extend(loader.next().expect("the loader makes every batch the runs take").skipped);
         }
@@ -217,22 +229,40 @@ fn clips<B: Backend>(config: &M3dfelConfig, batch: usize, device: &B::Device) ->
     Tensor::random(shape, Distribution::Uniform(0.0, 1.0), device)
 }
 
-/// Runs `work` `warmup` times untimed, then `runs` times timed; prints and returns the median.
-fn time(args: &BenchArgs, name: &str, config: &M3dfelConfig, batch: usize, mut work: impl FnMut()) -> Measurement {
+/// Runs `work` `warmup` times untimed, then `runs` times timed; prints and returns the median,
+/// with the first run's time and the kernels compiled during it (counted by `kernels`).
+fn time(
+    args: &BenchArgs,
+    name: &str,
+    config: &M3dfelConfig,
+    batch: usize,
+    kernels: Option<&KernelLog>,
+    mut work: impl FnMut(),
+) -> Measurement {
     let precision = match args.precision {
         ComputePrecision::F32 => String::new(),
         other => format!(" ({})", format!("{other:?}").to_lowercase()),
     };
     let label = format!("{name}{precision}: {} preset, {}×{} frames, batch {batch}", config.preset, config.frame_size, config.frame_size);
-    eprint!("{label}: warming up…");
-    for step in 1..=args.warmup {
-        // On a GPU the first run also compiles and tunes every kernel: it can take minutes.
+    // On a GPU the first run also compiles every kernel it uses.
+    eprint!("{label}: first run{}…", if kernels.is_some() { " (compiling GPU kernels)" } else { "" });
+    let compiled_before = kernels.map(KernelLog::compiled);
+    let start = Instant::now();
+    work();
+    let first_step_seconds = start.elapsed().as_secs_f64();
+    let kernels_compiled = kernels.zip(compiled_before).map(|(log, before)| log.compiled() - before);
+    let compiled = kernels_compiled.map_or(String::new(), |n| format!(", {n} kernels compiled"));
+    eprintln!("\r{label}: first run took {first_step_seconds:.1} s{compiled}");
+    for step in 2..=args.warmup {
         let start = Instant::now();
         work();
         eprintln!("\r{label}: warm-up run {step}/{} took {:.1} s", args.warmup, start.elapsed().as_secs_f64());
     }
     let mut seconds = Vec::with_capacity(args.runs);
-    for run in 0..args.runs {
+    if args.warmup == 0 {
+        seconds.push(first_step_seconds);
+    }
+    for run in seconds.len()..args.runs {
         eprint!("\r{label}: run {}/{}…   ", run + 1, args.runs);
         let start = Instant::now();
         work();
@@ -249,6 +279,8 @@ fn time(args: &BenchArgs, name: &str, config: &M3dfelConfig, batch: usize, mut w
         seconds,
         median_seconds,
         clips_per_second,
+        first_step_seconds,
+        kernels_compiled,
     }
 }
 

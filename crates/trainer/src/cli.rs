@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Args;
 use m3dfel::M3dfelConfig;
 
-use crate::backend::{ComputePrecision, Device};
+use crate::backend::{ComputePrecision, Device, GpuKernels};
 use crate::data::augment::Policy;
 use crate::data::splits::{DatasetKind, DatasetSpec};
 use crate::train::RunConfig;
@@ -98,12 +98,16 @@ pub struct TrainArgs {
     #[arg(long)]
     pub resume: bool,
     /// Compute device.
-    #[arg(long, value_enum, default_value = "cpu")]
+    #[arg(long, value_enum, default_value_t = Device::for_this_build())]
     pub device: Device,
     /// Float type of weights, activations, gradients and optimizer state (bf16/f16: for
     /// GPUs; give it again with --resume).
     #[arg(long, value_enum, default_value = "f32")]
     pub precision: ComputePrecision,
+    /// Who chooses the GPU's convolution kernels (wgpu, cuda): `fixed`, the project's choice
+    /// per layer, or `autotune`, Burn's autotuner (slow first steps; for comparison).
+    #[arg(long, value_enum, default_value = "fixed")]
+    pub gpu_kernels: GpuKernels,
     /// Data-parallel replicas: with cuda/wgpu, the number of GPUs (devices 0..N-1); on the
     /// CPU, threads that each take a share of the batch. Default: 2 on the CPU, 1 on a GPU.
     #[arg(long)]
@@ -127,7 +131,7 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
     /// Compute device.
-    #[arg(long, value_enum, default_value = "cpu")]
+    #[arg(long, value_enum, default_value_t = Device::for_this_build())]
     pub device: Device,
     /// Threads decoding clips (default: number of CPU cores).
     #[arg(long)]

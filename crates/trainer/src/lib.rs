@@ -7,6 +7,7 @@ pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod eval;
+pub mod kernel_cache;
 pub mod report;
 pub mod rng;
 pub mod synth;

@@ -8,7 +8,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use trainer::backend::Device;
 use trainer::cli::{EvalArgs, TrainArgs, train_config, workers};
 use trainer::train::{self, Resources};
 use trainer::{bench, eval, synth, with_autodiff_backend};
@@ -45,11 +44,11 @@ enum Command {
 
 fn train(args: TrainArgs) -> anyhow::Result<()> {
     let config = train_config(&args)?;
+    args.gpu_kernels.apply(args.device)?;
     with_autodiff_backend!(args.device, |B, device_at| {
-        if args.device != Device::Cpu {
-            eprintln!("note: Burn compiles and tunes its GPU kernels during the first steps; they can take minutes");
-        }
-        let resources = Resources { device_at, precision: args.precision, workers: workers(args.workers), progress: !args.quiet };
+        let kernels = trainer::kernel_cache::for_device(args.device);
+        let resources =
+            Resources { device_at, precision: args.precision, workers: workers(args.workers), progress: !args.quiet, kernels };
         train::run::<B>(config, &args.out, args.resume, resources).map(|_| ())
     })
 }

@@ -3,8 +3,6 @@
 //! apply the epilogue while the output is still in cache. The default method is Burn's
 //! `conv3d` followed by tensor ops (differentiable on every backend).
 
-#[cfg(any(feature = "wgpu", feature = "cuda"))]
-use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, activation::relu, backend::Backend, module::conv3d};
 
@@ -70,12 +68,5 @@ pub fn conv3d_portable<B: Backend>(
 }
 
 // burn::backend::Flex and Autodiff<Flex>: the direct convolution with the epilogue fused and
-// its own backward pass, see `crate::kernels::conv3d_flex`.
-#[cfg(feature = "wgpu")]
-impl Conv3dBackend for burn::backend::Wgpu {}
-#[cfg(feature = "wgpu")]
-impl<C: CheckpointStrategy> Conv3dBackend for burn::backend::Autodiff<burn::backend::Wgpu, C> {}
-#[cfg(feature = "cuda")]
-impl Conv3dBackend for burn::backend::Cuda {}
-#[cfg(feature = "cuda")]
-impl<C: CheckpointStrategy> Conv3dBackend for burn::backend::Autodiff<burn::backend::Cuda, C> {}
+// its own backward pass, see `crate::kernels::conv3d_flex`. Burn's GPU backends (wgpu, CUDA)
+// and their Autodiff: kernels chosen per layer and device, see `crate::kernels::conv3d_cubecl`.

@@ -118,13 +118,23 @@ impl<B: Backend> WeightVisitor<B> for Loader<'_, B> {
     }
 }
 
-/// Builds a model for `config` and fills it from `file`. Strict: a missing or unexpected
-/// key is an error; lenient: they are only reported (shape and NaN errors always fail).
+/// Which parts of the model a load fills.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Part {
+    Whole,
+    /// DLIAM and the classifier; the backbone's parameters are never drawn.
+    Head,
+}
+
+/// Builds a model for `config` and fills `part` of it from `file`. Strict: a missing or
+/// unexpected key is an error; lenient: they are only reported (shape and NaN errors
+/// always fail).
 pub(super) fn load<B: M3dfelBackend>(
     file: &WeightFile,
     config: &M3dfelConfig,
     device: &B::Device,
     strict: bool,
+    part: Part,
 ) -> Result<(M3dfel<B>, LoadReport), WeightError> {
     let mut model = config.init_lazy::<B>(device);
     let required = match (strict, file.format) {
@@ -140,15 +150,22 @@ pub(super) fn load<B: M3dfelBackend>(
         missing: Vec::new(),
         error: None,
     };
-    model.visit_weights(&mut loader);
+    match part {
+        Part::Whole => model.visit_weights(&mut loader),
+        Part::Head => model.visit_head_weights(&mut loader),
+    }
     if let Some(kind) = loader.error {
         return Err(kind.at(&file.path));
     }
-    model.materialize(); // what the file lacked (a lenient load)
+    match part {
+        Part::Whole => model.materialize(), // what the file lacked (a lenient load)
+        Part::Head => model.materialize_head(),
+    }
     let unexpected: Vec<String> = file
         .tensors
         .keys()
         .filter(|key| !is_ignored(key) && !loader.used.contains(*key))
+        .filter(|key| part == Part::Whole || !key.starts_with("features."))
         .cloned()
         .collect();
     if let Some(key) = unexpected.first().filter(|_| strict) {

@@ -194,6 +194,20 @@ impl WeightFile {
         self.load_checked(fallback, device, false)
     }
 
+    /// Loads DLIAM and the classifier only, strictly: the backbone's parameters are never
+    /// drawn and take no memory, so the model may only run
+    /// [`classify_instances`](crate::M3dfel::classify_instances) (the browser package's
+    /// check of DLIAM on a GPU against the CPU).
+    pub fn load_head<B: M3dfelBackend>(
+        &self,
+        fallback: &M3dfelConfig,
+        device: &B::Device,
+    ) -> Result<LoadedModel<B>, WeightError> {
+        let config = self.config(fallback)?;
+        let (model, report) = apply::load(self, &config, device, true, apply::Part::Head)?;
+        Ok(LoadedModel { model, config, format: self.format, report })
+    }
+
     fn load_checked<B: M3dfelBackend>(
         &self,
         fallback: &M3dfelConfig,
@@ -201,7 +215,7 @@ impl WeightFile {
         strict: bool,
     ) -> Result<LoadedModel<B>, WeightError> {
         let config = self.config(fallback)?;
-        let (model, report) = apply::load(self, &config, device, strict)?;
+        let (model, report) = apply::load(self, &config, device, strict, apply::Part::Whole)?;
         Ok(LoadedModel { model, config, format: self.format, report })
     }
 }

@@ -124,6 +124,8 @@ pub struct Resources<D> {
     pub precision: ComputePrecision,
     pub workers: usize,
     pub progress: bool,
+    /// On a GPU: the kernels the runtime compiles, counted (the first step compiles them).
+    pub kernels: Option<crate::kernel_cache::KernelLog>,
 }
 
 /// What one replica's forward and backward pass produced.
@@ -274,6 +276,15 @@ fn bar_style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> ")
 }
 
+/// A spinner for the first GPU step, which compiles the kernels (seconds to minutes).
+fn compiling_spinner(bars: &MultiProgress) -> ProgressBar {
+    let spinner = bars.add(ProgressBar::new_spinner());
+    spinner.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    spinner.set_message("compiling the GPU kernels of the first step…");
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    spinner
+}
+
 fn report_skipped(out: &Path, skipped: &[Skipped]) -> anyhow::Result<()> {
     if skipped.is_empty() {
         return Ok(());
@@ -371,6 +382,7 @@ where
     let epoch_bar = bars.add(ProgressBar::new(steps as u64));
     epoch_bar.set_style(bar_style("{prefix:>12} [{bar:30}] {pos}/{len} {msg}  ETA {eta}"));
     let started = Instant::now();
+    let mut first_gpu_step = resources.kernels.as_ref();
 
     for epoch in state.epochs_done..config.epochs {
         let epoch_start = Instant::now();
@@ -392,6 +404,7 @@ where
         let (mut confusion, mut loss_sum, mut train_skipped) = (Confusion::default(), 0.0, Vec::new());
         let mut lr = 0.0;
         for _ in 0..steps {
+            let compiling = first_gpu_step.take().map(|log| (log, compiling_spinner(&bars), Instant::now(), log.compiled()));
             lr = schedule.at(state.iterations_done);
             let mut accumulator = GradientsAccumulator::<M3dfel<B>>::new();
             for _ in 0..config.accumulation {
@@ -415,6 +428,11 @@ where
             // recorded 0.9·running + 0.1·(its shard's batch statistics); `valid()` replaces the
             // running value with their mean (exact for one or two replicas, whatever the order).
             let _ = model.valid();
+            if let Some((log, spinner, start, before)) = compiling {
+                spinner.finish_and_clear();
+                let (compiled, seconds) = (log.compiled() - before, start.elapsed().as_secs_f64());
+                bars.suspend(|| eprintln!("first step on the GPU: {compiled} kernels compiled, {seconds:.1} s"));
+            }
             state.iterations_done += 1;
             let seen = confusion.total().max(1);
             let rate = seen as f64 / epoch_start.elapsed().as_secs_f64();
