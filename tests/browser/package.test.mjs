@@ -109,10 +109,13 @@ after(async () => {
     await server?.close();
 });
 
+/** Uncaught exceptions of every page the tests open: the last test fails on any. */
+const pageErrors = [];
+
 /** Opens the scratch app's page in a fresh browser and returns it once the package is imported. */
 async function appPage(browser) {
     const page = await browser.newPage();
-    page.on('pageerror', (error) => console.error('page error:', error.message));
+    page.on('pageerror', (error) => pageErrors.push(error.message));
     await page.goto(`${server.url}/`);
     await page.waitForFunction(() => window.ready === true, null, { timeout: 30_000 });
     return page;
@@ -194,6 +197,7 @@ describe('in headless Chromium with WebGPU', () => {
     test('a WebGPU device lost mid-run: auto goes on on the CPU, webgpu rejects with a message', async () => {
         // A fresh page whose WebGPU devices are kept, so that the test can destroy them.
         const lostPage = await browser.newPage();
+        lostPage.on('pageerror', (error) => pageErrors.push(error.message));
         await lostPage.addInitScript(() => {
             const requestDevice = GPUAdapter.prototype.requestDevice;
             GPUAdapter.prototype.requestDevice = async function (...args) {
@@ -494,4 +498,8 @@ console.log(JSON.stringify(await model.classifyClip(clip)));`;
     writeFileSync(join(app, 'node-check.mjs'), script);
     const output = execFileSync(process.execPath, ['node-check.mjs'], { cwd: app, encoding: 'utf8' });
     assertSameResult(JSON.parse(output), reference, 'node');
+});
+
+test('no page the tests opened had an uncaught exception', () => {
+    assert.deepEqual(pageErrors, []);
 });

@@ -16,14 +16,19 @@ export function launch({ webgpu = true, args = [] } = {}) {
     });
 }
 
-/** A page whose console errors and uncaught exceptions are collected (and printed). */
+/**
+ * A page whose console errors and uncaught exceptions are collected (and printed), and every
+ * request it makes from before it starts loading (scripts, styles, fonts included).
+ */
 export async function openPage(browser, url, { viewport = { width: 1280, height: 800 } } = {}) {
     const page = await browser.newPage({ viewport });
     const problems = [];
+    const requests = [];
+    page.on('request', (request) => requests.push(request.url()));
     page.on('pageerror', (error) => problems.push(`uncaught: ${error.message}`));
     page.on('console', (message) => {
         if (message.type() === 'error') problems.push(`console: ${message.text()}`);
     });
     await page.goto(url);
-    return { page, problems };
+    return { page, problems, requests };
 }
