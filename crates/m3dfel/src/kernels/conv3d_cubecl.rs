@@ -203,14 +203,18 @@ fn pointwise<B: Backend>(x: Tensor<B, 5>, weight: Tensor<B, 5>, bias: Option<Ten
 }
 
 /// The convolutions these kernels cover: f32, one group (anything else: Burn's path).
-fn supported(dtypes: impl IntoIterator<Item = Option<DType>>, options: &ConvOptions<3>) -> bool {
+fn supported<B: Backend>(x: &Tensor<B, 5>, weight: &Tensor<B, 5>, bias: Option<&Tensor<B, 1>>, options: &ConvOptions<3>) -> bool {
     gpu_kernels() == GpuKernels::Fixed
         && options.groups == 1
-        && dtypes.into_iter().flatten().all(|dtype| dtype == DType::F32)
+        && [Some(x.dtype()), Some(weight.dtype()), bias.map(Tensor::dtype)].into_iter().flatten().all(|dtype| dtype == DType::F32)
 }
 
 fn primitive<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> B::FloatTensorPrimitive {
     tensor.into_primitive().tensor()
+}
+
+fn tensor<B: Backend, const D: usize>(primitive: B::FloatTensorPrimitive) -> Tensor<B, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(primitive))
 }
 
 impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> Conv3dBackend for CubeBackend<R, F, I, BT> {
@@ -221,20 +225,15 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> Conv3dBack
         options: ConvOptions<3>,
         epilogue: ConvEpilogue<Self>,
     ) -> Tensor<Self, 5> {
-        if !supported([Some(x.dtype()), Some(weight.dtype()), bias.as_ref().map(Tensor::dtype)], &options) {
+        if !supported(&x, &weight, bias.as_ref(), &options) {
             return conv3d_portable(x, weight, bias, options, epilogue);
         }
-        let x = primitive(x);
-        let choice = choose(&weight.dims(), &options, has_tensor_cores(&x));
-        let x = Tensor::from_primitive(TensorPrimitive::Float(x));
-        let out = match choice {
-            Choice::Pointwise => pointwise(x, weight, bias, &options),
-            _ => {
-                let out = forward(primitive(x), primitive(weight), bias.map(primitive), &options, choice);
-                Tensor::from_primitive(TensorPrimitive::Float(out))
-            }
-        };
-        epilogue.apply(out)
+        let (x, weight) = (primitive(x), primitive(weight));
+        let choice = choose(weight.meta.shape(), &options, has_tensor_cores(&x));
+        if choice == Choice::Pointwise {
+            return epilogue.apply(pointwise(tensor(x), tensor(weight), bias, &options));
+        }
+        epilogue.apply(tensor(forward(x, weight, bias.map(primitive), &options, choice)))
     }
 }
 
@@ -255,21 +254,20 @@ where
         options: ConvOptions<3>,
         epilogue: ConvEpilogue<Self>,
     ) -> Tensor<Self, 5> {
-        if !supported([Some(x.dtype()), Some(weight.dtype()), bias.as_ref().map(Tensor::dtype)], &options) {
+        if !supported(&x, &weight, bias.as_ref(), &options) {
             return conv3d_portable(x, weight, bias, options, epilogue);
         }
         let (x, weight) = (primitive(x), primitive(weight));
-        let choice = choose(&weight.primitive.meta.shape().dims::<5>(), &options, has_tensor_cores(&x.primitive));
+        let choice = choose(weight.primitive.meta.shape(), &options, has_tensor_cores(&x.primitive));
         if choice == Choice::Pointwise {
-            let wrap = |t| Tensor::from_primitive(TensorPrimitive::Float(t));
-            return epilogue.apply(pointwise(wrap(x), wrap(weight), bias, &options));
+            return epilogue.apply(pointwise(tensor(x), tensor(weight), bias, &options));
         }
         let out = forward(x.primitive.clone(), weight.primitive.clone(), None, &options, choice);
         let out = match Conv3dCubeBackward.prepare::<C>([x.node.clone(), weight.node.clone()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish((x.primitive, weight.primitive, options, choice), out),
             OpsKind::UnTracked(prep) => prep.finish(out),
         };
-        let out = Tensor::from_primitive(TensorPrimitive::Float(out));
+        let out: Tensor<Self, 5> = tensor(out);
         let out = match bias {
             Some(bias) => {
                 let channels = bias.dims()[0];
