@@ -14,7 +14,7 @@ ensure_apt ffmpeg
 # made by an independent PyTorch implementation (torchvision r3d_18 + the spec's DLIAM).
 export M3DFEL_PARITY_DIR="$CARGO_TARGET_DIR/parity"
 stamp="$M3DFEL_PARITY_DIR/.made-by"
-recipe=$(cat tests/parity/*.py | sha256sum | cut -d' ' -f1)
+recipe=$(cat tests/parity/*.py tests/parity/*.jpg | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$recipe" ]; then
     echo "== writing parity fixtures to $M3DFEL_PARITY_DIR"
     "$M3DFEL_VENV/bin/python" tests/parity/make_fixtures.py "$M3DFEL_PARITY_DIR"

@@ -347,6 +347,8 @@ describe('in headless Chromium with WebGPU', () => {
             });
             recorder.stop();
             await stopped;
+            // A loaded machine draws late and stops late: the recording lasts what the wall clock says.
+            const recorded = (performance.now() - begin) / 1000;
             const video = document.createElement('video');
             video.muted = true;
             video.src = URL.createObjectURL(new Blob(chunks, { type: 'video/webm' }));
@@ -355,7 +357,7 @@ describe('in headless Chromium with WebGPU', () => {
                 duration: r.duration,
                 windows: r.windows.map((w) => ({ start: w.start, end: w.end, sum: w.probabilities.reduce((a, b) => a + b, 0), instances: w.instances.map((i) => [i.start, i.end]), frames: w.frameTimes.length })),
             });
-            return { list: shape(fromList), video: shape(fromVideo), streamed };
+            return { list: shape(fromList), video: shape(fromVideo), streamed, recorded };
         });
         const check = (timeline, windowSeconds, what) => {
             const { duration, windows } = timeline;
@@ -376,7 +378,7 @@ describe('in headless Chromium with WebGPU', () => {
         check(out.list, 2, 'frame list');
         assert.deepEqual(out.list.windows.map((w) => [w.start, w.end].map((t) => Math.round(t * 10) / 10)), [[0, 2], [1, 3], [2, 4], [2.8, 4.8]]);
         assert.deepEqual(out.streamed, [[0, 4], [1, 4], [2, 4], [3, 4]]);
-        assert.ok(out.video.duration > 2.5 && out.video.duration < 4, `recorded video lasts ${out.video.duration} s`);
+        assert.ok(out.video.duration > 2.5 && out.video.duration <= out.recorded + 0.25, `recorded video lasts ${out.video.duration} s, recorded for ${out.recorded} s`);
         check(out.video, 1, 'recorded webm');
     });
 });
@@ -434,6 +436,7 @@ describe('in headless Chromium without WebGPU', () => {
             const clip = new Float32Array(await (await fetch('/clip.bin')).arrayBuffer());
             const withNaN = clip.slice();
             withNaN[123] = NaN;
+            const bytes = clip.map((v) => Math.round(v * 255)); // 0–255 data, as pixels are stored
             // Every promise must settle: a hung one is reported as such.
             const outcome = (promise) => Promise.race([
                 promise.then(() => ({ resolved: true }), (e) => ({ name: e.name, message: e.message })),
@@ -444,6 +447,7 @@ describe('in headless Chromium without WebGPU', () => {
                 wrongTensorSize: () => model.classifyClip(new Float32Array(16 * 3 * 112 * 112)),
                 notImages: () => model.classifyClip(Array(16).fill('frame.png')),
                 nan: () => model.classifyClip(withNaN),
+                bytes: () => model.classifyClip(bytes),
                 truncatedWeights: () => M3dfel.load({ weights: '/truncated.safetensors', backend: 'cpu' }),
                 notWeights: () => M3dfel.load({ weights: '/notes.safetensors', backend: 'cpu' }),
                 missingWeights: () => M3dfel.load({ weights: '/nowhere.safetensors', backend: 'cpu' }),
@@ -462,7 +466,8 @@ describe('in headless Chromium without WebGPU', () => {
             fifteenFrames: /needs exactly 16 frames, got 15/,
             wrongTensorSize: /16 frames × 3 colours × 32 × 32 pixels = 49152 values, got 602112/,
             notImages: /frame 1 of 16 is not an image/,
-            nan: /value #123 of the clip is NaN/,
+            nan: /clip cannot be classified: value #123 is NaN/,
+            bytes: /the values range from 0 to 2\d\d, but the model expects pixel \/ 255, in \[0, 1\]: for 0–255 data, divide by 255/,
             truncatedWeights: /truncated\.safetensors: damaged or truncated safetensors file/,
             notWeights: /notes\.safetensors: not a weight file: .*unknown content/,
             missingWeights: /could not download the weights from .*nowhere\.safetensors: HTTP 404/,

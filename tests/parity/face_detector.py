@@ -2,8 +2,11 @@
 from face-api.js's TypeScript sources (tinyFaceDetector/, tinyYolov2/, ops/), not from the
 Rust code: TinyFaceDetector on the weights in crates/m3dfel/assets/tiny-face-detector/.
 
-write_fixtures(out) writes, for synthetic images of both orientations and two input sizes,
-the image (raw RGB bytes), the network's raw output and the detections, to out/face/.
+write_fixtures(out) writes, for pictures of both orientations and two input sizes, the image
+(raw RGB bytes), the network's raw output and the detections after the score threshold and
+non-maximum suppression, to out/face/. The pictures: a drawn face (scores 0.08 to 0.35, kept
+at a threshold of 0.05, none at 0.5) and a real one, a photograph placed at several sizes, twice in one
+picture (kept at m3dfel's production threshold, 0.5; in the tall picture NMS drops a box).
 """
 import json
 import math
@@ -199,6 +202,29 @@ def synthetic_image(h, w):
     return img.astype(np.uint8)
 
 
+PHOTO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "astronaut-face.jpg")
+PRODUCTION_THRESHOLD = 0.5  # m3dfel::face::MIN_SCORE
+
+
+def photo_scenes():
+    """Pictures with the real face of PHOTO (Eileen Collins, NASA, public domain; cropped from
+    scikit-image's astronaut.png) placed on a plain background: two faces of different sizes,
+    one mirrored, in a wide picture; one large face in a tall picture; one face too small to find."""
+    from PIL import Image
+    photo = Image.open(PHOTO).convert("RGB")
+
+    def scene(w, h, faces):
+        canvas = Image.new("RGB", (w, h), (90, 100, 110))
+        for size, x, y, mirror in faces:
+            face = photo.resize((size, size), Image.BICUBIC)
+            canvas.paste(face.transpose(Image.FLIP_LEFT_RIGHT) if mirror else face, (x, y))
+        return np.asarray(canvas)
+
+    return {"two-faces": scene(640, 480, [(200, 30, 120, False), (280, 330, 60, True)]),
+            "tall": scene(450, 600, [(300, 80, 150, False)]),
+            "small": scene(640, 480, [(110, 400, 300, False)])}
+
+
 def write_fixtures(out):
     model_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../crates/m3dfel/assets/tiny-face-detector")
     weights, consumed, size = load_weights(model_dir)
@@ -210,8 +236,28 @@ def write_fixtures(out):
         image.tofile(os.path.join(out, f"image-{w}x{h}.rgb"))
         for input_size in (320, 416):
             raw, _ = forward(preprocess(image, input_size), weights)
-            detections = decode(raw, w, h, input_size, score_threshold=0.05)
-            case = {"image": f"image-{w}x{h}.rgb", "width": w, "height": h, "input_size": input_size,
-                    "raw": raw.flatten().tolist(), "detections": [list(d) for d in detections]}
-            with open(os.path.join(out, f"case-{w}x{h}-{input_size}.json"), "w") as f:
+            # The drawn face scores under the production threshold: nothing may be found there.
+            for threshold in (0.05, PRODUCTION_THRESHOLD):
+                detections = decode(raw, w, h, input_size, score_threshold=threshold)
+                assert threshold != PRODUCTION_THRESHOLD or not detections
+                case = {"image": f"image-{w}x{h}.rgb", "width": w, "height": h, "input_size": input_size,
+                        "score_threshold": threshold, "raw": raw.flatten().tolist(),
+                        "detections": [list(d) for d in detections]}
+                with open(os.path.join(out, f"case-{w}x{h}-{input_size}-{threshold}.json"), "w") as f:
+                    json.dump(case, f)
+    found = {}
+    for name, image in photo_scenes().items():
+        h, w, _ = image.shape
+        image.tofile(os.path.join(out, f"photo-{name}.rgb"))
+        for input_size in (320, 416):
+            raw, _ = forward(preprocess(image, input_size), weights)
+            detections = decode(raw, w, h, input_size, score_threshold=PRODUCTION_THRESHOLD)
+            found[name, input_size] = len(detections)
+            case = {"image": f"photo-{name}.rgb", "width": w, "height": h, "input_size": input_size,
+                    "score_threshold": PRODUCTION_THRESHOLD, "raw": raw.flatten().tolist(),
+                    "detections": [list(d) for d in detections]}
+            with open(os.path.join(out, f"case-photo-{name}-{input_size}.json"), "w") as f:
                 json.dump(case, f)
+    # What the Rust test relies on to see the threshold and NMS at work.
+    assert found == {("two-faces", 320): 2, ("two-faces", 416): 2, ("tall", 320): 1, ("tall", 416): 1,
+                     ("small", 320): 0, ("small", 416): 0}, found

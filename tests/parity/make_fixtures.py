@@ -13,6 +13,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import face_detector  # noqa: E402
+import preprocessing  # noqa: E402
 from reference import M3DFEL  # noqa: E402
 
 
@@ -28,6 +29,14 @@ def randomize(model, generator):
                 module.bias.copy_(torch.randn(c, generator=generator) * 0.1)
                 module.num_batches_tracked.fill_(1234)
         model.fc.weight.mul_(20.0)  # spread the logits so differences show
+        # With PyTorch's default initialisation the LSTM output is small and the attention
+        # scores are about 0.01: every query would get mean(v), and the attention's scale,
+        # softmax axis and q/k order (and the instances' order after it) would go untested.
+        # Larger weights make the attention far from uniform (its largest weight is 0.83 on
+        # average with 4 instances) and the gates differ between instances.
+        for weight in model.lstm.parameters():
+            weight.mul_(8.0)
+        model.to_qkv.weight.mul_(15.0)
         norm = model.norm
         norm.weight.copy_(torch.rand(norm.weight.shape, generator=generator) + 0.5)
         norm.bias.copy_(torch.randn(norm.bias.shape, generator=generator) * 0.2)
@@ -36,16 +45,22 @@ def randomize(model, generator):
 
 
 def structured_clips(generator):
-    """Two clips that differ in content and move over time (plain noise makes every
-    instance look alike to a random network)."""
+    """Two clips that differ in content and move over time, and whose 3D instances differ
+    clearly: every group of 4 frames has its own brightness, contrast and stripe frequency
+    (clip 0) or blob size and colour (clip 1). Plain noise, or one pattern drifting slowly,
+    looks alike in every instance to a random network."""
     t = torch.arange(16).view(16, 1, 1, 1).float()
+    group = torch.div(t, 4, rounding_mode="floor")  # 0, 0, 0, 0, 1, ... 3: the frame's group of 4
     c = torch.arange(3).view(1, 3, 1, 1).float()
     y = torch.linspace(0, 1, 112).view(1, 1, 112, 1)
     x = torch.linspace(0, 1, 112).view(1, 1, 1, 112)
-    bright = 0.5 + 0.5 * torch.sin(6 * x + 0.4 * t + c) * torch.cos(4 * y - 0.3 * t)
-    blob = torch.exp(-((x - 0.2 - 0.04 * t) ** 2 + (y - 0.6) ** 2) / 0.02) * (c == 1)
-    clip0 = bright * 0.8 + 0.2 * torch.rand(16, 3, 112, 112, generator=generator)
-    clip1 = (0.1 + 0.9 * blob + 0.05 * torch.rand(16, 3, 112, 112, generator=generator)).clamp(0, 1)
+    frequency = 3 + 5 * group
+    stripes = torch.sin(frequency * x + 0.4 * t + c) * torch.cos((7 - frequency) * y - 0.3 * t)
+    level = torch.tensor([0.5, 0.2, 0.8, 0.4])[group.long()]
+    contrast = torch.tensor([0.5, 0.15, 0.35, 0.05])[group.long()]
+    clip0 = level + contrast * stripes + 0.1 * torch.rand(16, 3, 112, 112, generator=generator)
+    blob = torch.exp(-((x - 0.2 - 0.04 * t) ** 2 + (y - 0.6) ** 2) / (0.005 + 0.02 * group)) * (c == group % 3)
+    clip1 = 0.1 + 0.07 * group + 0.9 * blob + 0.05 * torch.rand(16, 3, 112, 112, generator=generator)
     return torch.stack([clip0, clip1]).clamp(0, 1)
 
 
@@ -124,6 +139,7 @@ def main():
     write_case(args.out, "paper", instance_length=4, seed=1)
     write_case(args.out, "bag2", instance_length=8, seed=2)
     face_detector.write_fixtures(args.out)
+    preprocessing.write_fixtures(args.out)
     write_bad_files(args.out)
 
 

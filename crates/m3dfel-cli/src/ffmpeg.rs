@@ -153,3 +153,64 @@ pub fn decode(
     }
     Ok((frames, count))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The colour of frame `i` of the test videos: its index, readable after lossy coding.
+    fn colour(i: u32) -> [u8; 3] {
+        [(20 + 4 * i) as u8, (230 - 3 * i) as u8, 60]
+    }
+
+    /// `frames` flat frames of 64×48 at 10 fps, each coloured by its index, coded by `codec`.
+    fn indexed_video(name: &str, frames: u32, codec: &[&str]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("m3dfel-ffmpeg-tests-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..frames {
+            RgbImage::from_pixel(64, 48, image::Rgb(colour(i))).save(dir.join(format!("{i:04}.png"))).unwrap();
+        }
+        let video = dir.join(name);
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-framerate", "10", "-i"])
+            .arg(dir.join("%04d.png"))
+            .args(codec)
+            .arg(&video)
+            .status()
+            .expect("ffmpeg is installed (apt-get install ffmpeg)");
+        assert!(status.success(), "encoding {name}");
+        video
+    }
+
+    #[test]
+    fn every_frame_is_decoded_once_in_order_with_its_colours() {
+        for (name, codec) in [
+            ("indexed.mp4", &["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "10"][..]),
+            ("indexed.webm", &["-c:v", "libvpx-vp9", "-crf", "10", "-b:v", "0"][..]),
+            ("indexed.avi", &["-c:v", "mjpeg", "-q:v", "2"][..]),
+        ] {
+            let info = probe(&indexed_video(name, 48, codec)).unwrap();
+            assert_eq!((info.width, info.height, info.fps), (64, 48, 10.0), "{name}");
+            assert!((info.duration - 4.8).abs() < 1e-6, "{name}: duration {}", info.duration);
+            assert_eq!(info.frame_count(), 48, "{name}");
+            // The frame on screen at 1.25 s is frame 12, at 1.3 s frame 13.
+            assert_eq!((info.frame_at(1.25), info.frame_at(1.3)), (12, 13), "{name}");
+
+            let wanted: std::collections::BTreeSet<usize> = [0, 1, 17, 30, 47].into();
+            let mut seen = Vec::new();
+            let (frames, count) = decode(&info, &wanted, |frame| frame, |n| seen.push(n)).unwrap();
+            assert_eq!(count, 48, "{name}");
+            assert_eq!(seen, (1..=48).collect::<Vec<_>>(), "{name}: progress");
+            assert_eq!(frames.keys().copied().collect::<Vec<_>>(), [0, 1, 17, 30, 47], "{name}");
+            for (&index, frame) in &frames {
+                assert_eq!(frame.dimensions(), (64, 48));
+                let expected = colour(index as u32);
+                for pixel in frame.pixels() {
+                    for (got, want) in pixel.0.iter().zip(expected) {
+                        assert!(got.abs_diff(want) <= 3, "{name}: frame {index} is {:?}, not {expected:?}", pixel.0);
+                    }
+                }
+            }
+        }
+    }
+}

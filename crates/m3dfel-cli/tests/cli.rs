@@ -163,6 +163,25 @@ fn clips_of_the_wrong_length_or_with_nan_are_refused() {
     assert_clear_failure(&output, &nan, "NaN");
 }
 
+#[test]
+fn clips_of_0_to_255_values_are_classified_with_a_warning_naming_the_range() {
+    let weights = tiny_weights("tiny-range.safetensors");
+    let (bytes, plain) = (scratch("bytes.npy"), scratch("plain.npy"));
+    let values: Vec<f32> = (0..16 * 3 * 32 * 32).map(|i| (i % 256) as f32).collect();
+    NpyArray { shape: vec![16, 3, 32, 32], values: values.clone() }.write(&bytes).unwrap();
+    NpyArray { shape: vec![16, 3, 32, 32], values: values.iter().map(|v| v / 255.0).collect() }.write(&plain).unwrap();
+    for (file, warned) in [(&bytes, true), (&plain, false)] {
+        let output = m3dfel(&["predict", "--weights", weights.to_str().unwrap(), "--tensor", file.to_str().unwrap(), "--json"]);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let warning = format!(
+            "warning: {}: the values range from 0 to 255, but the model expects pixel / 255, in [0, 1]: for 0–255 data, divide by 255",
+            file.display()
+        );
+        assert_eq!(stderr.contains(&warning), warned, "{stderr}");
+    }
+}
+
 /// A tiny random model in the project's format, for tests that need any weights.
 fn tiny_weights(name: &str) -> PathBuf {
     use burn::backend::Flex;

@@ -181,8 +181,8 @@ impl Engine {
                 clips.len()
             )));
         }
-        if let Some(i) = clips.iter().position(|v| !v.is_finite()) {
-            return Err(JsError::new(&format!("value #{i} of the clip is NaN or infinite")));
+        if let Err(problem) = m3dfel::input::check_values(&clips) {
+            return Err(JsError::new(&format!("the clip cannot be classified: {problem}")));
         }
         let count = clips.len() / clip_len;
         let clips = TensorData::new(clips, [count, frames, 3, size, size]);

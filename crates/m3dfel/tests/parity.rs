@@ -4,6 +4,8 @@
 //! `tests/parity/make_fixtures.py`; `scripts/test.sh` runs it before `cargo test`.
 //!
 //! Tolerance: max |ours − reference| / max |reference| ≤ 1e-4 for every compared tensor.
+//! The fixtures' instances differ by far more than that (checked here), so a wrong attention
+//! (its scale, softmax axis, q and k) or instances in the wrong order cannot pass.
 
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -37,6 +39,22 @@ fn assert_close<const D: usize>(what: &str, ours: Tensor<B, D>, reference: Tenso
     let relative = error / scale.max(f32::MIN_POSITIVE);
     println!("{what}: max abs error {error:.3e}, relative {relative:.3e}");
     assert!(relative <= TOLERANCE, "{what}: relative error {relative:.3e} exceeds {TOLERANCE:e}");
+}
+
+/// How much the reference tensor `name` (`[B, N, …]`) differs between the instances of a
+/// bag: max |x[b, n] − x[b, 0]| / max |x|.
+fn instance_spread(dir: &PathBuf, name: &str) -> f32 {
+    let array = NpyArray::read(dir.join(format!("{name}.npy"))).unwrap();
+    let (bags, n) = (array.shape[0], array.shape[1]);
+    let size = array.values.len() / (bags * n); // of one instance's values
+    let scale = array.values.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let mut spread = 0f32;
+    for bag in array.values.chunks_exact(n * size) {
+        for instance in bag.chunks_exact(size) {
+            spread = instance.iter().zip(&bag[..size]).fold(spread, |m, (a, b)| m.max((a - b).abs()));
+        }
+    }
+    spread / scale.max(f32::MIN_POSITIVE)
 }
 
 fn load(dir: &PathBuf, file: &str) -> (M3dfel<B>, WeightFormat) {
@@ -117,4 +135,26 @@ fn each_dliam_stage_matches_pytorch() {
     assert_close("DMIN", dmin_portable(npy(&dir, "attended"), &params), npy(&dir, "dmin"));
     let gate = <B as DminBackend>::dmin_gate(npy(&dir, "attended"), npy(&dir, "ori"), params);
     assert_close("gate", gate.gated, npy(&dir, "gated"));
+}
+
+#[test]
+fn the_fixtures_instances_differ_by_far_more_than_the_tolerance() {
+    // Were the attention output the same for every instance (every query getting mean(v),
+    // as with PyTorch's default weights), the comparisons above could not see a wrong
+    // attention scale, a softmax over the wrong axis, q and k swapped, or the instances in
+    // the wrong order: `make_fixtures.py` must make instances that differ.
+    let floor = 20.0 * TOLERANCE;
+    let stages = ["features", "ori", "attended", "dmin", "gated", "gate_mean", "instance_logits"];
+    for case in ["paper", "bag2"] {
+        let dir = fixtures(case);
+        for name in stages {
+            let spread = instance_spread(&dir, name);
+            println!("{case} {name}: instances differ by {spread:.3e} (relative)");
+            assert!(
+                spread >= floor,
+                "{case} {name}: the instances differ by only {spread:.3e} (relative), under {floor:.0e}: \
+                 the parity checks cannot see attention or instance-order errors"
+            );
+        }
+    }
 }

@@ -42,7 +42,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
             std::fs::write(out.join("eval.json"), serde_json::to_string_pretty(&metrics)?)?;
             std::fs::write(out.join("confusion.txt"), report::confusion_text(&evaluation.confusion, &title))?;
-            report::confusion_png(&evaluation.confusion, &format!("TEST: WAR {:.1}% UAR {:.1}%", 100.0 * metrics.war, 100.0 * metrics.uar), &out.join("confusion.png"))?;
+            let chart_title = format!("{} test split: WAR {:.1} %, UAR {:.1} %", spec.name(), 100.0 * metrics.war, 100.0 * metrics.uar);
+            report::confusion_charts(&evaluation.confusion, &chart_title, out)?;
         }
         Ok(())
     })

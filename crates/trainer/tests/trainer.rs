@@ -76,6 +76,10 @@ fn a_run_killed_mid_epoch_resumes_to_the_same_metrics_as_an_uninterrupted_run() 
     assert_eq!(resumed, expected);
     let weights = |dir: &Path| std::fs::read(dir.join("best.safetensors")).unwrap();
     assert!(weights(&whole) == weights(&killed), "the exported weights differ");
+    // The curves after the resume show all three epochs, the ones before the kill too.
+    let curves = |dir: &Path| std::fs::read_to_string(dir.join("curves.svg")).unwrap();
+    assert!(curves(&killed).contains("(3 epochs)"));
+    assert!(curves(&whole) == curves(&killed), "the training curves differ");
 
     // A finished run's folder is not overwritten by a new run.
     let again = small_run(&whole).output().unwrap();
@@ -190,6 +194,10 @@ fn a_synthetic_dataset_in_dfew_layout_trains_and_evaluates_and_bad_clips_are_ski
     assert!(f16_size * 10 < f32_size * 6, "f16 export {f16_size} B is not about half of f32 {f32_size} B");
     assert!(out.join("confusion.txt").exists());
     assert_eq!(&std::fs::read(out.join("confusion.png")).unwrap()[1..4], b"PNG");
+    for chart in ["confusion.svg", "curves.svg"] {
+        assert!(std::fs::read_to_string(out.join(chart)).unwrap().starts_with("<svg"), "{chart}");
+    }
+    assert_eq!(&std::fs::read(out.join("curves.png")).unwrap()[1..4], b"PNG");
 
     // Evaluation alone, twice: the same numbers, and the same as the training run's best epoch.
     let evaluate = || {
@@ -207,4 +215,68 @@ fn a_synthetic_dataset_in_dfew_layout_trains_and_evaluates_and_bad_clips_are_ski
     let best_test = &metrics[2 * best - 1];
     assert_eq!(first["war"], best_test["war"]);
     assert_eq!(first["loss"].as_f64().unwrap().to_bits(), best_test["loss"].as_f64().unwrap().to_bits());
+}
+
+fn copy_folder(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() { copy_folder(&path, &target) } else { std::fs::copy(&path, &target).map(|_| ()).unwrap() }
+    }
+}
+
+#[test]
+fn resume_goes_back_past_a_damaged_checkpoint_and_stops_clearly_when_none_is_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole");
+    run(&mut small_run(&whole));
+    let mut kept: Vec<String> = std::fs::read_dir(whole.join("checkpoints")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    kept.sort();
+    assert_eq!(kept, ["epoch-0002", "epoch-0003", "latest"], "the newest checkpoint and the one before are kept");
+    let expected: Vec<_> = read_jsonl(&whole.join("metrics.jsonl")).iter().map(deterministic).collect();
+
+    fn truncate(path: &Path) {
+        let bytes = std::fs::read(path).unwrap();
+        std::fs::write(path, &bytes[..bytes.len() / 2]).unwrap();
+    }
+    fn flip_bytes(path: &Path) {
+        let mut bytes = std::fs::read(path).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle..middle + 8].iter_mut().for_each(|b| *b ^= 0x5a);
+        std::fs::write(path, bytes).unwrap();
+    }
+    // (damage, the file damaged, what the warning must say)
+    let damages: [(fn(&Path), &str, &str); 3] = [
+        (truncate, "model.bin", "model.bin is damaged"), // a disk that filled up
+        (flip_bytes, "optimizer.bin", "optimizer.bin is damaged"), // same size, other bytes
+        (|path| std::fs::write(path, "{\"config\": ").unwrap(), "state.json", "state.json is damaged"),
+    ];
+    for (damage, file, warning) in damages {
+        let copy = dir.path().join(format!("damaged-{file}"));
+        copy_folder(&whole, &copy);
+        damage(&copy.join("checkpoints/epoch-0003").join(file));
+        let output = run(small_run(&copy).arg("--resume"));
+        let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(stderr.contains("epoch-0003: damaged checkpoint") && stderr.contains(warning), "{file}: {stderr}");
+        assert!(stdout.contains("after epoch 2 of 3"), "{file}: {stdout}");
+        let resumed: Vec<_> = read_jsonl(&copy.join("metrics.jsonl")).iter().map(deterministic).collect();
+        assert_eq!(resumed, expected, "{file}: the epoch redone from the checkpoint before differs");
+    }
+
+    // Both checkpoints damaged: one error line naming each, no training.
+    let copy = dir.path().join("all-damaged");
+    copy_folder(&whole, &copy);
+    truncate(&copy.join("checkpoints/epoch-0003/model.bin"));
+    truncate(&copy.join("checkpoints/epoch-0002/optimizer.bin"));
+    let output = small_run(&copy).arg("--resume").output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let error = stderr.lines().find(|line| line.starts_with("error")).unwrap_or_default();
+    assert!(
+        error.contains("no intact checkpoint") && error.contains("epoch-0003: model.bin is damaged")
+            && error.contains("epoch-0002: optimizer.bin is damaged"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -49,7 +49,7 @@ pub struct PredictArgs {
     /// Also write the video timeline as CSV (one row per window and per instance).
     #[arg(long, requires = "video")]
     pub(crate) csv: Option<PathBuf>,
-    /// Also draw the video timeline as a PNG: probability curves, instances, legend.
+    /// Also draw the video timeline (.png or .svg): probability curves, instances, legend.
     #[arg(long, requires = "video")]
     pub(crate) plot: Option<PathBuf>,
     /// Compute backend.
@@ -125,8 +125,11 @@ fn read_clips(args: &PredictArgs, config: &M3dfelConfig) -> Result<Clips> {
     ensure!(c == 3, "{}: frames must have 3 colour channels (RGB), found {c}", path.display());
     ensure!(h >= 16 && w >= 16, "{}: frames of {h}×{w} pixels are too small", path.display());
     ensure!(count > 0, "{}: the batch is empty", path.display());
-    if let Some(i) = array.values.iter().position(|v| !v.is_finite()) {
-        bail!("{}: value #{i} is NaN or infinite", path.display());
+    match m3dfel::input::check_values(&array.values) {
+        Ok(()) => {}
+        Err(problem @ m3dfel::input::ValueError::NotFinite(_)) => bail!("{}: {problem}", path.display()),
+        // A warning, not an error: the numbers may be meant (a stress test, an experiment).
+        Err(problem) => eprintln!("warning: {}: {problem}; the results will be meaningless", path.display()),
     }
     if h != config.frame_size || w != config.frame_size {
         eprintln!(

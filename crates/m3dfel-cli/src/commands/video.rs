@@ -33,6 +33,9 @@ pub fn run(args: &PredictArgs, file: &WeightFile, config: &M3dfelConfig) -> Resu
     if !(args.window > 0.0 && args.stride > 0.0) {
         bail!("--window and --stride must be positive numbers of seconds");
     }
+    if let Some(plot_path) = &args.plot {
+        super::plot::check_path(plot_path)?;
+    }
     let info = ffmpeg::probe(path)?;
     let frames = config.num_frames;
     let spans = window_spans(info.duration, args.window, args.stride);
@@ -110,7 +113,7 @@ pub fn run(args: &PredictArgs, file: &WeightFile, config: &M3dfelConfig) -> Resu
 
     if let Some(plot_path) = &args.plot {
         let results: Vec<&WindowResult> = windows.iter().map(|w| &w.result).collect();
-        super::plot::write(&results, info.duration, "PREDICTION", plot_path)?;
+        super::plot::write(&results, info.duration, plot_path)?;
     }
     if let Some(csv_path) = &args.csv {
         std::fs::write(csv_path, csv(&windows)).with_context(|| format!("writing {}", csv_path.display()))?;

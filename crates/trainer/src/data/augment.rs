@@ -283,16 +283,6 @@ mod tests {
     }
 
     #[test]
-    fn the_same_augmentation_is_applied_to_every_frame() {
-        let image = RgbImage::from_fn(40, 30, |x, y| image::Rgb([x as u8 * 6, y as u8 * 8, 100]));
-        let t = Augmentation::random(&mut Rng::keyed(9, &[]), Policy::Spec, 40, 30);
-        let (mut a, mut b) = (Vec::new(), Vec::new());
-        t.apply(&image, 16, &mut a);
-        t.apply(&image, 16, &mut b);
-        assert_eq!(a, b);
-    }
-
-    #[test]
     fn the_crop_is_resized_as_evaluation_resizes_and_mirrored() {
         // Odd sizes, shrinking and growing, a crop off the corner: the resize's values equal
         // those of the image crate's (evaluation's), before its rounding to bytes.

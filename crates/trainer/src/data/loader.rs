@@ -150,4 +150,41 @@ mod tests {
     fn eval_batches_cover_every_clip_once() {
         assert_eq!(eval_batches(5, 2), vec![vec![0, 1], vec![2, 3], vec![4]]);
     }
+
+    #[test]
+    fn every_frame_of_a_training_clip_gets_the_same_augmentation() {
+        // Clips of 20 identical frames, through the loader as in training: one augmentation
+        // drawn per clip gives 16 identical frames; one drawn per frame would not.
+        let dir = tempfile::tempdir().unwrap();
+        let frame = image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([(x * 6) as u8, (y * 8) as u8, ((x + y) * 3) as u8]));
+        for i in 0..20 {
+            frame.save(dir.path().join(format!("{i:03}.png"))).unwrap();
+        }
+        let clip = |label| ClipEntry {
+            name: format!("clip {label}"),
+            label,
+            source: crate::data::ClipSource::Folder(dir.path().to_path_buf()),
+        };
+        let entries: Arc<[ClipEntry]> = (0..4).map(clip).collect();
+        let shape = ClipShape { frames: 16, size: 16 };
+        let load = |augment| Loader::start(entries.clone(), vec![vec![0, 1, 2, 3]], shape, augment, 2, 1).next().unwrap();
+        let training = load(Some(Augment { policy: Policy::Spec, seed: 7, epoch: 3 }));
+        let evaluation = load(None);
+        assert!(training.skipped.is_empty() && evaluation.skipped.is_empty());
+
+        let frame_len = 3 * shape.size * shape.size;
+        let plain = &evaluation.values[..frame_len]; // resized only
+        let largest_difference = |a: &[f32], b: &[f32]| a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert_eq!(training.values.len(), 4 * shape.frames * frame_len);
+        for (clip, values) in training.values.chunks_exact(shape.frames * frame_len).enumerate() {
+            let first = &values[..frame_len];
+            for (index, frame) in values.chunks_exact(frame_len).enumerate() {
+                let difference = largest_difference(frame, first);
+                assert!(difference == 0.0, "clip {clip}: frame {index} differs from frame 0 by up to {difference}");
+            }
+            // Not vacuous: the augmentation changed the frame.
+            let change = largest_difference(first, plain);
+            assert!(change > 0.1, "clip {clip}: the augmented frame is the plain one within {change}");
+        }
+    }
 }

@@ -1,12 +1,16 @@
-//! Human-readable reports of an evaluation: the confusion matrix as text and as a PNG.
+//! Human-readable reports of a run: the confusion matrix as text and as a chart
+//! (`confusion.png` and `confusion.svg`), and the training curves (`curves.png` and
+//! `curves.svg`). The charts are drawn by the `charts` crate.
 
-use m3dfel::font;
+use std::path::{Path, PathBuf};
 
-use std::path::Path;
+use anyhow::Context;
+use charts::Chart;
+use charts::confusion::ConfusionMatrix;
+use charts::curves::{Curves, Epoch};
+use m3dfel::CLASSES;
 
-use image::{Rgb, RgbImage};
-use m3dfel::{CLASSES, NUM_CLASSES};
-
+use crate::train::EpochMetrics;
 use crate::train::metrics::Confusion;
 
 /// The confusion matrix as a text table: rows are the true classes, columns the
@@ -32,41 +36,96 @@ pub fn confusion_text(confusion: &Confusion, title: &str) -> String {
     out
 }
 
-/// Draws the confusion matrix, each cell shaded by the share of its row, and writes a PNG.
-pub fn confusion_png(confusion: &Confusion, title: &str, path: &Path) -> anyhow::Result<()> {
-    const CELL: u32 = 64;
-    const LEFT: u32 = 120;
-    const TOP: u32 = 70;
-    let side = CELL * NUM_CLASSES as u32;
-    let mut image = RgbImage::from_pixel(LEFT + side + 30, TOP + side + 60, Rgb([255, 255, 255]));
-    let black = Rgb([20, 20, 20]);
-    font::draw_text(&mut image, 10, 12, title, 2, black);
-    font::draw_text(&mut image, LEFT as i64, 44, "PREDICTED", 2, black);
-    font::draw_text(&mut image, 10, (TOP + side + 30) as i64, "ROWS: TRUE CLASS", 2, black);
-    for (truth, row) in confusion.counts.iter().enumerate() {
-        let support = row.iter().sum::<u64>().max(1) as f32;
-        let y = TOP + truth as u32 * CELL;
-        font::draw_text(&mut image, 10, (y + CELL / 2 - 7) as i64, CLASSES[truth], 2, black);
-        for (predicted, &count) in row.iter().enumerate() {
-            let share = count as f32 / support;
-            let x = LEFT + predicted as u32 * CELL;
-            let shade = |full: f32| (255.0 - share * (255.0 - full)) as u8;
-            let fill = Rgb([shade(30.0), shade(90.0), shade(170.0)]);
-            for py in y + 1..y + CELL {
-                for px in x + 1..x + CELL {
-                    image.put_pixel(px, py, fill);
-                }
-            }
-            let text = format!("{:.0}%", 100.0 * share);
-            let ink = if share > 0.5 { Rgb([255, 255, 255]) } else { black };
-            let width = font::text_width(&text, 2);
-            font::draw_text(&mut image, (x + (CELL - width) / 2) as i64, (y + CELL / 2 - 7) as i64, &text, 2, ink);
+fn class_names() -> Vec<String> {
+    CLASSES.iter().map(|c| c.to_string()).collect()
+}
+
+/// Draws the confusion matrix (counts and row shares) as `confusion.png` and
+/// `confusion.svg` in `folder`; returns their paths.
+pub fn confusion_charts(confusion: &Confusion, title: &str, folder: &Path) -> anyhow::Result<[PathBuf; 2]> {
+    let chart = ConfusionMatrix {
+        title: title.into(),
+        classes: class_names(),
+        counts: confusion.counts.iter().map(|row| row.to_vec()).collect(),
+    };
+    let paths = ["png", "svg"].map(|ext| folder.join(format!("confusion.{ext}")));
+    for path in &paths {
+        chart.write(path).context("cannot write the confusion matrix")?;
+    }
+    Ok(paths)
+}
+
+/// The epochs of a run's history that have both a train and a test line, as chart points.
+fn epochs(history: &[EpochMetrics]) -> Vec<Epoch> {
+    let mut epochs = Vec::new();
+    for train in history.iter().filter(|m| m.split == "train") {
+        if let Some(test) = history.iter().find(|m| m.split == "test" && m.epoch == train.epoch) {
+            epochs.push(Epoch {
+                epoch: train.epoch,
+                train_loss: train.loss,
+                test_loss: test.loss,
+                train_war: train.war,
+                test_war: test.war,
+                train_uar: train.uar,
+                test_uar: test.uar,
+                learning_rate: train.lr.unwrap_or(f64::NAN),
+            });
         }
     }
-    for (predicted, class) in CLASSES.iter().enumerate() {
-        let short: String = class.chars().take(3).collect();
-        let x = LEFT + predicted as u32 * CELL + (CELL - font::text_width(&short, 2)) / 2;
-        font::draw_text(&mut image, x as i64, (TOP + side + 6) as i64, &short, 2, black);
+    epochs
+}
+
+/// Draws the training curves of `history` (loss, WAR, UAR, learning rate per epoch) as
+/// `curves.png` and `curves.svg` in `folder`; returns their paths.
+pub fn curves_charts(history: &[EpochMetrics], title: &str, folder: &Path) -> anyhow::Result<[PathBuf; 2]> {
+    let chart = Curves { title: title.into(), epochs: epochs(history) };
+    let paths = ["png", "svg"].map(|ext| folder.join(format!("curves.{ext}")));
+    for path in &paths {
+        chart.write(path).context("cannot write the training curves")?;
     }
-    image.save(path).map_err(|e| anyhow::anyhow!("{}: cannot write the PNG: {e}", path.display()))
+    Ok(paths)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(epoch: usize, split: &str, loss: f64) -> EpochMetrics {
+        EpochMetrics {
+            epoch,
+            split: split.into(),
+            loss,
+            war: 0.5,
+            uar: 0.4,
+            per_class_recall: [None; m3dfel::NUM_CLASSES],
+            clips: 10,
+            skipped: 0,
+            lr: (split == "train").then_some(1e-4 * epoch as f64),
+            seconds: 1.0,
+            clips_per_second: 10.0,
+        }
+    }
+
+    #[test]
+    fn each_epoch_of_the_history_becomes_one_point_with_its_train_and_test_lines() {
+        let history = [line(1, "train", 2.0), line(1, "test", 2.5), line(2, "train", 1.0), line(2, "test", 1.5), line(3, "train", 0.5)];
+        let points = epochs(&history);
+        assert_eq!(points.len(), 2, "epoch 3 has no test line yet");
+        assert_eq!((points[1].epoch, points[1].train_loss, points[1].test_loss), (2, 1.0, 1.5));
+        assert_eq!(points[1].learning_rate, 2e-4);
+    }
+
+    #[test]
+    fn the_reports_are_written_as_png_and_svg() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = [line(1, "train", 2.0), line(1, "test", 2.5)];
+        for path in curves_charts(&history, "a run", dir.path()).unwrap() {
+            assert!(path.exists(), "{}", path.display());
+        }
+        let mut confusion = Confusion::default();
+        confusion.add(0, 0);
+        let [png, svg] = confusion_charts(&confusion, "a test", dir.path()).unwrap();
+        assert!(std::fs::read(png).unwrap().starts_with(b"\x89PNG"));
+        assert!(std::fs::read_to_string(svg).unwrap().contains("a test"));
+    }
 }

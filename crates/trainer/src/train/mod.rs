@@ -107,6 +107,8 @@ pub struct Summary {
     pub best_uar: f64,
     pub weights: Vec<PathBuf>,
     pub confusion_matrix: Vec<PathBuf>,
+    /// The training curves (loss, WAR, UAR, learning rate per epoch), PNG and SVG.
+    pub curves: Vec<PathBuf>,
     pub metrics: PathBuf,
     pub skipped_clips: usize,
     pub training_seconds: f64,
@@ -305,19 +307,18 @@ where
     B::InnerBackend: M3dfelBackend,
 {
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create the output folder", out.display()))?;
-    let checkpoint_dir = checkpoint::latest(out)?;
-    let mut state = match (&checkpoint_dir, resume) {
-        (Some(dir), true) => {
-            let state = checkpoint::load_state(dir)?;
+    let resumed = if resume { checkpoint::newest_intact(out)? } else { None };
+    let mut state = match resumed.clone() {
+        Some((_, state)) => {
             config = state.config.clone();
             println!("resuming {} after epoch {} of {}", out.display(), state.epochs_done, config.epochs);
             state
         }
-        (None, true) => bail!("{}: nothing to resume (no checkpoint in {}); start without --resume",
+        None if resume => bail!("{}: nothing to resume (no checkpoint in {}); start without --resume",
             out.display(), checkpoint::folder(out).display()),
-        (Some(_), false) => bail!("{} already holds a run; continue it with --resume, or choose another --out",
+        None if checkpoint::exists(out) => bail!("{} already holds a run; continue it with --resume, or choose another --out",
             out.display()),
-        (None, false) => RunState {
+        None => RunState {
             config: config.clone(),
             epochs_done: 0,
             iterations_done: 0,
@@ -367,7 +368,7 @@ where
         .with_epsilon(1e-8)
         .with_weight_decay(config.weight_decay as f32)
         .init::<B, M3dfel<B>>();
-    if let (Some(dir), true) = (&checkpoint_dir, resume) {
+    if let Some((dir, _)) = &resumed {
         (model, optimizer) = checkpoint::restore(dir, model, optimizer, device)?;
     }
     let micro = config.batch_size / config.accumulation;
@@ -480,6 +481,7 @@ where
         state.history.push(test_metrics);
         state.epochs_done = epoch + 1;
         write_metrics(out, &state.history)?;
+        report::curves_charts(&state.history, &curves_title(&config), out)?;
         checkpoint::save(out, &model, &optimizer, &state)?;
     }
     epoch_bar.finish_and_clear();
@@ -514,15 +516,19 @@ fn write_metrics(out: &Path, history: &[EpochMetrics]) -> anyhow::Result<()> {
     checkpoint::write_atomic(&out.join("metrics.jsonl"), text.as_bytes())
 }
 
+/// What the training curves show: the model and the dataset.
+fn curves_title(config: &RunConfig) -> String {
+    format!("M3DFEL ({} preset, bag size {}) on {}", config.model.preset, config.model.bag_size(), config.dataset.name())
+}
+
 fn finish(out: &Path, config: &RunConfig, state: &RunState, skipped: usize, seconds: f64) -> anyhow::Result<Summary> {
     let last = state.history.iter().rev().find(|m| m.split == "test").context("the run has no test metrics")?;
     let best = state.best.as_ref().context("the run has no best epoch")?;
-    let title = format!("TEST, EPOCH {}: WAR {:.1}% UAR {:.1}%", best.epoch, 100.0 * best.war, 100.0 * best.uar);
+    let title = format!("test split, best epoch ({}): WAR {:.1} %, UAR {:.1} %", best.epoch, 100.0 * best.war, 100.0 * best.uar);
     let text_path = out.join("confusion.txt");
-    let png_path = out.join("confusion.png");
-    std::fs::write(&text_path, report::confusion_text(&best.confusion, &format!("Confusion matrix of the best epoch ({})", title.to_lowercase())))
+    std::fs::write(&text_path, report::confusion_text(&best.confusion, &format!("Confusion matrix of the best epoch ({title})")))
         .with_context(|| format!("{}: cannot write", text_path.display()))?;
-    report::confusion_png(&best.confusion, &title, &png_path)?;
+    let [png_path, svg_path] = report::confusion_charts(&best.confusion, &title, out)?;
     let summary = Summary {
         dataset: config.dataset.name().into(),
         preset: config.model.preset.clone(),
@@ -534,7 +540,8 @@ fn finish(out: &Path, config: &RunConfig, state: &RunState, skipped: usize, seco
         best_war: best.war,
         best_uar: best.uar,
         weights: export_paths(out).to_vec(),
-        confusion_matrix: vec![text_path, png_path],
+        confusion_matrix: vec![text_path, png_path, svg_path],
+        curves: ["png", "svg"].map(|ext| out.join(format!("curves.{ext}"))).to_vec(),
         metrics: out.join("metrics.jsonl"),
         skipped_clips: skipped,
         training_seconds: seconds,
@@ -544,8 +551,8 @@ fn finish(out: &Path, config: &RunConfig, state: &RunState, skipped: usize, seco
     println!("per-class recall (best epoch): {}", best.confusion.per_class_recall().iter().zip(CLASSES)
         .map(|(r, c)| format!("{c} {}", r.map_or("-".into(), |r| format!("{:.2}", r)))).collect::<Vec<_>>().join(", "));
     println!("weights: {} (f32), {} (f16)", summary.weights[0].display(), summary.weights[1].display());
-    println!("metrics: {}, confusion matrix: {} and {}, summary: {}",
-        summary.metrics.display(), summary.confusion_matrix[0].display(), summary.confusion_matrix[1].display(),
-        out.join("summary.json").display());
+    println!("metrics: {}, curves: {}, confusion matrix: {} and {}, summary: {}",
+        summary.metrics.display(), summary.curves[0].display(), summary.confusion_matrix[0].display(),
+        summary.confusion_matrix[1].display(), out.join("summary.json").display());
     Ok(summary)
 }
