@@ -19,7 +19,12 @@ import { serve } from '../../scripts/serve.mjs';
 
 const CLASSES = ['happy', 'sad', 'neutral', 'angry', 'surprise', 'disgust', 'fear'];
 const DURATION = 4.8; // two synthetic clips of 36 frames at 15 frames/s
-const VIDEO_TOLERANCE = 0.05; // page vs `m3dfel predict --video`, largest probability difference
+// Page vs `m3dfel predict --video` (see assertMatchesCli): largest probability difference in a
+// window whose faces agree (measured: 1.5e-2 MP4, 2.0e-3 WebM), in one with a flipped face
+// (measured: 9.4e-2, WebM), and how far two boxes of the same face may lie (measured ≤ 1.4 px).
+const VIDEO_TOLERANCE = 0.03;
+const FLIPPED_TOLERANCE = 0.15;
+const FACE_PIXELS = 3;
 const media = {};
 let server;
 /** The timeline of faces.mp4 on WebGPU, compared with the CPU's later. */
@@ -98,20 +103,35 @@ function checkWindows(timeline) {
 /** The page only ever fetched its own files. */
 /**
  * The page's timeline of an uploaded video against `m3dfel predict --video` on the same file:
- * the same windows and frame times, and probabilities within VIDEO_TOLERANCE (the CLI decodes
- * with FFmpeg, the page with Chromium: a colour may differ by a level).
+ * the same windows, frame times and predictions. The CLI decodes with FFmpeg, the page with
+ * Chromium, so a colour may differ by a level; through the face detector that moves a box by a
+ * pixel or so, and now and then flips a discrete choice (a score at the 0.5 threshold, two
+ * boxes of nearly equal score). Windows whose faces all agree (both none, or boxes within
+ * FACE_PIXELS) must give probabilities within VIDEO_TOLERANCE; a window with a flipped face
+ * within FLIPPED_TOLERANCE, and flips must stay rare.
  */
 function assertMatchesCli(timeline, file, what) {
     const cli = JSON.parse(execFileSync(M3DFEL, ['predict', '--weights', DEMO_WEIGHTS, '--video', file, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
     assert.equal(cli.windows.length, timeline.length, what);
+    let flips = 0;
     const errors = cli.windows.map((reference, i) => {
         const ours = timeline[i];
         assert.deepEqual(ours.frameTimes.map((t) => +t.toFixed(4)), reference.frameTimes.map((t) => +t.toFixed(4)), `${what}: window ${i}`);
         assert.equal(ours.prediction, reference.prediction, `${what}: window ${i}`);
-        return Math.max(...ours.probabilities.map((p, c) => Math.abs(p - reference.probabilities[c])));
+        const agree = ours.faces.map((face, j) => {
+            const other = reference.faces[j];
+            if (!face || !other) return !face && !other;
+            return Math.max(...['x', 'y', 'width', 'height'].map((k) => Math.abs(face[k] - other[k]))) <= FACE_PIXELS;
+        });
+        const flipped = agree.filter((same) => !same).length;
+        flips += flipped;
+        const error = Math.max(...ours.probabilities.map((p, c) => Math.abs(p - reference.probabilities[c])));
+        assert.ok(error < (flipped ? FLIPPED_TOLERANCE : VIDEO_TOLERANCE),
+            `${what}: window ${i}: the page and the CLI differ by ${error} (${flipped} of 16 faces differ)`);
+        return `${error.toExponential(1)}${flipped ? ` (${flipped} face${flipped > 1 ? 's' : ''} flipped)` : ''}`;
     });
-    console.log(`${what}: the page's probabilities differ from the CLI's by ${errors.map((e) => e.toExponential(1))}`);
-    errors.forEach((error, i) => assert.ok(error < VIDEO_TOLERANCE, `${what}: window ${i}: the page and the CLI differ by ${error}`));
+    console.log(`${what}: the page's probabilities differ from the CLI's by ${errors.join(', ')}`);
+    assert.ok(flips <= 0.1 * 16 * timeline.length, `${what}: ${flips} of ${16 * timeline.length} faces differ between the page and the CLI`);
 }
 
 function assertOnlyOwnRequests(requests) {

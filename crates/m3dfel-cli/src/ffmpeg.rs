@@ -171,14 +171,7 @@ mod tests {
             RgbImage::from_pixel(64, 48, image::Rgb(colour(i))).save(dir.join(format!("{i:04}.png"))).unwrap();
         }
         let video = dir.join(name);
-        let status = Command::new("ffmpeg")
-            .args(["-v", "error", "-y", "-framerate", "10", "-i"])
-            .arg(dir.join("%04d.png"))
-            .args(codec)
-            .arg(&video)
-            .status()
-            .expect("ffmpeg is installed (apt-get install ffmpeg)");
-        assert!(status.success(), "encoding {name}");
+        m3dfel::testing::encode_video(&dir, 10, codec, &video);
         video
     }
 

@@ -44,14 +44,7 @@ fn encode(name: &str, frames: u32, codec: &[&str]) -> PathBuf {
         frame.save(dir.join(format!("{i:04}.png"))).unwrap();
     }
     let video = scratch(name);
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-framerate", "10", "-i"])
-        .arg(dir.join("%04d.png"))
-        .args(codec)
-        .arg(&video)
-        .status()
-        .expect("ffmpeg is installed (apt-get install ffmpeg)");
-    assert!(status.success(), "encoding {name}");
+    m3dfel::testing::encode_video(&dir, 10, codec, &video);
     video
 }
 
@@ -186,14 +179,7 @@ fn face_video() -> PathBuf {
         frame.save(dir.join(format!("{i:04}.png"))).unwrap();
     }
     let video = scratch("face.mp4");
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-framerate", "10", "-i"])
-        .arg(dir.join("%04d.png"))
-        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "18"])
-        .arg(&video)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    m3dfel::testing::encode_video(&dir, 10, &["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "18"], &video);
     video
 }
 

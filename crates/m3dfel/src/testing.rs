@@ -1,6 +1,6 @@
 //! Helpers shared by the project's integration tests (not part of the public API).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Folder of the PyTorch parity fixtures written by `tests/parity/make_fixtures.py`:
 /// `$M3DFEL_PARITY_DIR`, else `$CARGO_TARGET_DIR/parity`, else `target/parity` in the
@@ -19,4 +19,18 @@ pub fn parity_fixtures() -> PathBuf {
         root.display()
     );
     root
+}
+
+/// Encodes the frames `dir/0000.png`, `dir/0001.png`, … at `fps` frames per second into
+/// `video` with FFmpeg, `codec` being FFmpeg's output arguments (e.g. `-c:v libx264`).
+/// Panics when FFmpeg is missing or fails.
+pub fn encode_video(dir: &Path, fps: u32, codec: &[&str], video: &Path) {
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-framerate", &fps.to_string(), "-i"])
+        .arg(dir.join("%04d.png"))
+        .args(codec)
+        .arg(video)
+        .status()
+        .expect("ffmpeg is installed (apt-get install ffmpeg)");
+    assert!(status.success(), "FFmpeg could not encode {}", video.display());
 }
