@@ -2,7 +2,6 @@
 //! RGB on a pipe): every container and codec FFmpeg reads (H.264 mp4, VP9 webm, MJPEG avi,
 //! …) without linking it.
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -97,15 +96,17 @@ pub fn probe(path: &Path) -> Result<VideoInfo> {
     })
 }
 
-/// Decodes the video once, front to back, keeping the frames whose index is in `wanted`
-/// (each passed through `keep`). `progress` sees every decoded frame's index. Returns the
-/// kept frames and the number of frames the video really had.
+/// Decodes the video once, front to back, handing each frame whose index is in `wanted`
+/// (passed through `keep`) to `take` as soon as it is decoded, so that a long video never
+/// has to fit in memory; an error from `take` stops decoding. `progress` sees every decoded
+/// frame's index. Returns the number of frames the video really had.
 pub fn decode(
     info: &VideoInfo,
     wanted: &std::collections::BTreeSet<usize>,
     keep: impl Fn(RgbImage) -> RgbImage,
+    mut take: impl FnMut(usize, RgbImage) -> Result<()>,
     mut progress: impl FnMut(usize),
-) -> Result<(BTreeMap<usize, RgbImage>, usize)> {
+) -> Result<usize> {
     let mut child = tool("ffmpeg")
         .args(["-v", "error", "-nostdin", "-i"])
         .arg(&info.path)
@@ -124,7 +125,6 @@ pub fn decode(
     });
     let frame_len = 3 * info.width as usize * info.height as usize;
     let mut buffer = vec![0u8; frame_len];
-    let mut frames = BTreeMap::new();
     let mut count = 0;
     loop {
         match stdout.read_exact(&mut buffer) {
@@ -134,7 +134,11 @@ pub fn decode(
         }
         if wanted.contains(&count) {
             let frame = RgbImage::from_raw(info.width, info.height, buffer.clone()).expect("frame size");
-            frames.insert(count, keep(frame));
+            if let Err(error) = take(count, keep(frame)) {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(error);
+            }
         }
         count += 1;
         progress(count);
@@ -151,7 +155,7 @@ pub fn decode(
             first_line(&stderr)
         );
     }
-    Ok((frames, count))
+    Ok(count)
 }
 
 #[cfg(test)]
@@ -190,8 +194,12 @@ mod tests {
             assert_eq!((info.frame_at(1.25), info.frame_at(1.3)), (12, 13), "{name}");
 
             let wanted: std::collections::BTreeSet<usize> = [0, 1, 17, 30, 47].into();
-            let mut seen = Vec::new();
-            let (frames, count) = decode(&info, &wanted, |frame| frame, |n| seen.push(n)).unwrap();
+            let (mut seen, mut frames) = (Vec::new(), std::collections::BTreeMap::new());
+            let take = |index, frame| {
+                frames.insert(index, frame);
+                Ok(())
+            };
+            let count = decode(&info, &wanted, |frame| frame, take, |n| seen.push(n)).unwrap();
             assert_eq!(count, 48, "{name}");
             assert_eq!(seen, (1..=48).collect::<Vec<_>>(), "{name}: progress");
             assert_eq!(frames.keys().copied().collect::<Vec<_>>(), [0, 1, 17, 30, 47], "{name}");

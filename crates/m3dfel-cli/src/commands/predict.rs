@@ -8,7 +8,7 @@ use m3dfel::face::detector::TinyFaceDetector;
 use m3dfel::npy::NpyArray;
 use m3dfel::predict::ClipResult;
 use m3dfel::weights::WeightFile;
-use m3dfel::{CLASSES, M3dfelBackend, M3dfelConfig};
+use m3dfel::{CLASSES, M3dfel, M3dfelBackend, M3dfelConfig};
 
 use crate::backend::Device;
 
@@ -75,7 +75,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
         return super::video::run(&args, &file, &config);
     }
     let clips = read_clips(&args, &config)?;
-    let results = crate::with_backend!(args.device, |B, device| classify::<B>(&file, &clips, &device))?;
+    let results = crate::with_backend!(args.device, |B, device| Classifier::<B>::load(&file, &device)?.classify(&clips))?;
     if args.json {
         let output = serde_json::json!({ "classes": CLASSES, "preset": config.preset, "clips": results });
         println!("{}", serde_json::to_string(&output)?);
@@ -140,30 +140,43 @@ fn read_clips(args: &PredictArgs, config: &M3dfelConfig) -> Result<Clips> {
     Ok(Clips { values: array.values, count, frames, size: [h, w] })
 }
 
-pub(crate) fn classify<B: M3dfelBackend>(file: &WeightFile, clips: &Clips, device: &B::Device) -> Result<Vec<ClipResult>> {
-    let loaded = file.load::<B>(&M3dfelConfig::new(), device)?;
-    let (model, config) = (loaded.model.fold_batch_norm(), &loaded.config);
-    let [h, w] = clips.size;
-    let clip_len = clips.frames * 3 * h * w;
-    let mut results = Vec::with_capacity(clips.count);
-    for (start, chunk) in (0..clips.count).step_by(CLIPS_PER_BATCH).zip(clips.values.chunks(CLIPS_PER_BATCH * clip_len)) {
-        let batch = chunk.len() / clip_len;
-        let data = TensorData::new(chunk.to_vec(), [batch, clips.frames, 3, h, w]);
-        let output = model.forward(Tensor::<B, 5>::from_data(data, device));
-        let read = |t: TensorData| t.convert::<f32>().to_vec::<f32>().context("reading model output");
-        let logits = read(output.logits.into_data())?;
-        let instance_logits = read(output.instance_logits.into_data())?;
-        let gates = read(output.gate_mean.into_data())?;
-        let batch_results =
-            ClipResult::from_outputs(&logits, &instance_logits, &gates, config.bag_size(), config.instance_length);
-        ensure!(
-            batch_results.iter().all(|r| r.logits.iter().all(|v| v.is_finite())),
-            "the model produced NaN for clip(s) {start}..{}: the weights may be damaged",
-            start + batch
-        );
-        results.extend(batch_results);
+/// A model loaded once, for classifying clips batch by batch.
+pub(crate) struct Classifier<B: M3dfelBackend> {
+    model: M3dfel<B>,
+    config: M3dfelConfig,
+    device: B::Device,
+}
+
+impl<B: M3dfelBackend> Classifier<B> {
+    pub(crate) fn load(file: &WeightFile, device: &B::Device) -> Result<Self> {
+        let loaded = file.load::<B>(&M3dfelConfig::new(), device)?;
+        Ok(Self { model: loaded.model.fold_batch_norm(), config: loaded.config, device: device.clone() })
     }
-    Ok(results)
+
+    pub(crate) fn classify(&self, clips: &Clips) -> Result<Vec<ClipResult>> {
+        let [h, w] = clips.size;
+        let clip_len = clips.frames * 3 * h * w;
+        let mut results = Vec::with_capacity(clips.count);
+        for (start, chunk) in (0..clips.count).step_by(CLIPS_PER_BATCH).zip(clips.values.chunks(CLIPS_PER_BATCH * clip_len)) {
+            let batch = chunk.len() / clip_len;
+            let data = TensorData::new(chunk.to_vec(), [batch, clips.frames, 3, h, w]);
+            let output = self.model.forward(Tensor::<B, 5>::from_data(data, &self.device));
+            let read = |t: TensorData| t.convert::<f32>().to_vec::<f32>().context("reading model output");
+            let logits = read(output.logits.into_data())?;
+            let instance_logits = read(output.instance_logits.into_data())?;
+            let gates = read(output.gate_mean.into_data())?;
+            let config = &self.config;
+            let batch_results =
+                ClipResult::from_outputs(&logits, &instance_logits, &gates, config.bag_size(), config.instance_length);
+            ensure!(
+                batch_results.iter().all(|r| r.logits.iter().all(|v| v.is_finite())),
+                "the model produced NaN for clip(s) {start}..{}: the weights may be damaged",
+                start + batch
+            );
+            results.extend(batch_results);
+        }
+        Ok(results)
+    }
 }
 
 fn print_table(results: &[ClipResult]) {

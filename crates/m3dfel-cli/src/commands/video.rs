@@ -2,7 +2,7 @@
 //! result and per-instance results in time, the face found and cropped in every window
 //! (the same detector, tracking and crop rule as the browser package).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use anyhow::{Context, Result, bail};
@@ -14,7 +14,7 @@ use m3dfel::weights::WeightFile;
 use m3dfel::{CLASSES, M3dfelConfig};
 use serde::Serialize;
 
-use super::predict::{Clips, PredictArgs, classify};
+use super::predict::{Classifier, Clips, PredictArgs};
 use crate::ffmpeg;
 
 /// One window of the timeline, with where the face was.
@@ -53,63 +53,45 @@ pub fn run(args: &PredictArgs, file: &WeightFile, config: &M3dfelConfig) -> Resu
         args.window
     );
 
+    let detector = (!args.no_face_crop).then(TinyFaceDetector::new);
     let bar = indicatif::ProgressBar::new(info.frame_count() as u64).with_style(
-        indicatif::ProgressStyle::with_template("decoding {bar:30} {pos}/{len} frames {elapsed_precise} (ETA {eta})")
+        indicatif::ProgressStyle::with_template("decoding and classifying {bar:30} {pos}/{len} frames {elapsed_precise} (ETA {eta})")
             .expect("valid template"),
     );
-    let (decoded, count) = ffmpeg::decode(&info, &wanted, face::limit_size, |n| bar.set_position(n as u64))?;
-    bar.finish_and_clear();
-    if count < frames {
-        eprintln!("note: the video has only {count} frames; frames were repeated to make windows of {frames}");
-    }
-    // The frame on screen at a time, or the last one decoded when the video ends early.
-    let frame = |time: f64| -> &RgbImage {
-        decoded.range(..=info.frame_at(time)).next_back().map(|(_, f)| f).expect("frame 0 is always wanted")
+    let mut timeline = Timeline {
+        spans: &spans,
+        times: &times,
+        info: &info,
+        detector: detector.as_ref(),
+        memory: face::DetectionMemory::new(),
+        size: config.frame_size,
+        frames: BTreeMap::new(),
+        next: 0,
+        batch: Vec::new(),
+        windows: Vec::new(),
     };
-
-    let detector = (!args.no_face_crop).then(TinyFaceDetector::new);
-    // Overlapping windows share frames: each is detected once.
-    let mut memory = face::DetectionMemory::new();
-    let size = config.frame_size;
-    let mut values = Vec::new();
-    let mut kept = Vec::new();
-    for (index, window_times) in times.iter().enumerate() {
-        let images: Vec<RgbImage> = window_times.iter().map(|&t| frame(t).clone()).collect();
-        match &detector {
-            Some(detector) => match face::face_clip(images, size, detector, &mut memory) {
-                Ok(clip) => {
-                    values.extend(clip.values);
-                    kept.push((index, Some(clip.faces)));
-                }
-                Err(no_face) => {
-                    let (start, end) = spans[index];
-                    eprintln!("note: window {start:.2}–{end:.2} s left out: {no_face}");
-                }
-            },
-            None => {
-                values.extend(m3dfel::frames::clip_values(&images, size));
-                kept.push((index, None));
-            }
+    let windows = crate::with_backend!(args.device, |B, device| {
+        let classifier = Classifier::<B>::load(file, &device)?;
+        let count = ffmpeg::decode(
+            &info,
+            &wanted,
+            face::limit_size,
+            |index, frame| timeline.take(index, frame, &classifier),
+            |n| bar.set_position(n as u64),
+        )?;
+        bar.finish_and_clear();
+        if count < frames {
+            eprintln!("note: the video has only {count} frames; frames were repeated to make windows of {frames}");
         }
-    }
-    if kept.is_empty() {
+        timeline.finish(&classifier)
+    })?;
+    if windows.is_empty() {
         bail!(
             "{}: no face was found in any window; if the video is already cropped to the face, \
              add --no-face-crop",
             path.display()
         );
     }
-    let clips = Clips { values, count: kept.len(), frames, size: [size, size] };
-    eprintln!("classifying {} windows…", kept.len());
-    let results = crate::with_backend!(args.device, |B, device| classify::<B>(file, &clips, &device))?;
-    let windows: Vec<VideoWindow> = kept
-        .into_iter()
-        .zip(results)
-        .map(|((index, faces), clip)| VideoWindow {
-            result: WindowResult::new(index, spans[index], times[index].clone(), clip),
-            faces,
-        })
-        .collect();
 
     if let Some(plot_path) = &args.plot {
         let results: Vec<&WindowResult> = windows.iter().map(|w| &w.result).collect();
@@ -133,6 +115,99 @@ pub fn run(args: &PredictArgs, file: &WeightFile, config: &M3dfelConfig) -> Resu
         print_timeline(&windows);
     }
     Ok(())
+}
+
+/// Windows classified while the video is decoded: a window is cut, cropped and batched as
+/// soon as its last frame is decoded, a batch is classified when full, and frames no later
+/// window needs are dropped, so memory holds about one window's frames and one batch of
+/// clips however long the video is.
+struct Timeline<'a> {
+    spans: &'a [(f64, f64)],
+    /// The frame times of each window.
+    times: &'a [Vec<f64>],
+    info: &'a ffmpeg::VideoInfo,
+    detector: Option<&'a TinyFaceDetector>,
+    /// Overlapping windows share frames: each is detected once.
+    memory: face::DetectionMemory,
+    size: usize,
+    /// Decoded frames that a window not yet cut may still need, by index.
+    frames: BTreeMap<usize, RgbImage>,
+    /// The next window to cut.
+    next: usize,
+    /// Windows cut but not yet classified: (window, clip values, faces).
+    batch: Vec<(usize, Vec<f32>, Option<Vec<Option<FaceBox>>>)>,
+    windows: Vec<VideoWindow>,
+}
+
+/// Windows classified at once.
+const WINDOWS_PER_BATCH: usize = 8;
+
+impl Timeline<'_> {
+    /// Index of the frame on screen at `time` (or the last one decoded when the video ended early).
+    fn frame_index(&self, time: f64) -> Option<usize> {
+        self.frames.range(..=self.info.frame_at(time)).next_back().map(|(&index, _)| index)
+    }
+
+    fn take<B: m3dfel::M3dfelBackend>(&mut self, index: usize, frame: RgbImage, classifier: &Classifier<B>) -> Result<()> {
+        self.frames.insert(index, frame);
+        while self.next < self.spans.len() && self.info.frame_at(*self.times[self.next].last().expect("16 times")) <= index {
+            self.cut(classifier)?;
+        }
+        // Drop frames before the first one the next window needs, keeping one to fall back on.
+        if let Some(&first) = self.times.get(self.next).and_then(|t| t.first()) {
+            if let Some(keep) = self.frame_index(first) {
+                self.frames = self.frames.split_off(&keep);
+            }
+        }
+        Ok(())
+    }
+
+    /// Cuts the next window from the decoded frames, then classifies the batch when full.
+    fn cut<B: m3dfel::M3dfelBackend>(&mut self, classifier: &Classifier<B>) -> Result<()> {
+        let index = self.next;
+        self.next += 1;
+        let images: Vec<RgbImage> = self.times[index]
+            .iter()
+            .map(|&t| self.frame_index(t).map(|i| self.frames[&i].clone()).expect("frame 0 is always wanted"))
+            .collect();
+        match self.detector {
+            Some(detector) => match face::face_clip(images, self.size, detector, &mut self.memory) {
+                Ok(clip) => self.batch.push((index, clip.values, Some(clip.faces))),
+                Err(no_face) => {
+                    let (start, end) = self.spans[index];
+                    eprintln!("note: window {start:.2}–{end:.2} s left out: {no_face}");
+                }
+            },
+            None => self.batch.push((index, m3dfel::frames::clip_values(&images, self.size), None)),
+        }
+        if self.batch.len() == WINDOWS_PER_BATCH {
+            self.classify(classifier)?;
+        }
+        Ok(())
+    }
+
+    fn classify<B: m3dfel::M3dfelBackend>(&mut self, classifier: &Classifier<B>) -> Result<()> {
+        let batch = std::mem::take(&mut self.batch);
+        let values: Vec<f32> = batch.iter().flat_map(|(_, values, _)| values.iter().copied()).collect();
+        let clips = Clips { values, count: batch.len(), frames: self.times[0].len(), size: [self.size, self.size] };
+        for ((index, _, faces), clip) in batch.into_iter().zip(classifier.classify(&clips)?) {
+            let result = WindowResult::new(index, self.spans[index], self.times[index].clone(), clip);
+            self.windows.push(VideoWindow { result, faces });
+        }
+        Ok(())
+    }
+
+    /// Cuts the windows whose frames never came (a video shorter than its stated duration)
+    /// from the last frames decoded, classifies what is left and returns the timeline.
+    fn finish<B: m3dfel::M3dfelBackend>(mut self, classifier: &Classifier<B>) -> Result<Vec<VideoWindow>> {
+        while self.next < self.spans.len() {
+            self.cut(classifier)?;
+        }
+        if !self.batch.is_empty() {
+            self.classify(classifier)?;
+        }
+        Ok(self.windows)
+    }
 }
 
 /// One row per window (`kind` = bag) and per instance, with times and probabilities.
