@@ -41,6 +41,11 @@ export interface LoadOptions {
     wasm?: string | URL | ArrayBuffer | ArrayBufferView | WebAssembly.Module | Response;
     /** Cancels the weights download. */
     signal?: AbortSignal;
+    /**
+     * Seconds without a byte of the weights arriving (before the server answers or in the
+     * middle of the file) after which loading fails with a message. Default 30.
+     */
+    stallSeconds?: number;
     /** Run one clip right after loading so that the first real answer is fast. Default true. */
     warmUp?: boolean;
 }

@@ -82,7 +82,7 @@ function explain(error, context) {
 }
 
 /** Weights from a URL, string, Blob/File, ArrayBuffer or typed array, with byte progress. */
-async function readWeights(weights, onProgress, signal) {
+async function readWeights(weights, onProgress, signal, stallSeconds) {
     const report = (loaded, total) => onProgress?.({ phase: 'weights', loaded, total });
     if (weights instanceof ArrayBuffer) {
         report(weights.byteLength, weights.byteLength);
@@ -100,21 +100,46 @@ async function readWeights(weights, onProgress, signal) {
         throw new M3dfelError('`weights` must be a URL, a File/Blob, an ArrayBuffer or a Uint8Array');
     }
     const url = String(weights);
-    let response;
+    // A server that stops answering (before the headers or mid-file) fails the load after
+    // stallSeconds without a byte, rather than leaving it pending for ever.
+    const stalled = new M3dfelError(`could not download the weights from ${url}: nothing arrived for ${stallSeconds} s ` +
+        '(the server does not answer); check the address and the connection, or allow longer with the stallSeconds option');
+    const download = new AbortController();
+    const cancel = () => download.abort(signal.reason);
+    signal?.addEventListener('abort', cancel, { once: true });
+    if (signal?.aborted) cancel();
+    let timer;
+    const waitForData = () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => download.abort(stalled), stallSeconds * 1000);
+    };
+    waitForData();
     try {
-        response = await fetch(url, { signal });
+        let response;
+        try {
+            response = await fetch(url, { signal: download.signal });
+        } catch (error) {
+            if (error === stalled || error?.name === 'AbortError' || error === signal?.reason) throw error;
+            throw new M3dfelError(`could not download the weights from ${url}: ${error.message}`, { cause: error });
+        }
+        if (!response.ok) {
+            throw new M3dfelError(`could not download the weights from ${url}: HTTP ${response.status} ${response.statusText}`.trim());
+        }
+        // Content-Length counts compressed bytes when the server compresses; then it is no total.
+        const encoded = response.headers.get('content-encoding');
+        const length = Number(response.headers.get('content-length'));
+        const total = !encoded && length > 0 ? length : undefined;
+        const progress = (loaded, all) => {
+            waitForData();
+            report(loaded, all);
+        };
+        return { name: url, bytes: await readStream(response.body, total, progress, url) };
     } catch (error) {
-        if (error?.name === 'AbortError') throw error;
-        throw new M3dfelError(`could not download the weights from ${url}: ${error.message}`, { cause: error });
+        throw download.signal.reason === stalled ? stalled : error;
+    } finally {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', cancel);
     }
-    if (!response.ok) {
-        throw new M3dfelError(`could not download the weights from ${url}: HTTP ${response.status} ${response.statusText}`.trim());
-    }
-    // Content-Length counts compressed bytes when the server compresses; then it is no total.
-    const encoded = response.headers.get('content-encoding');
-    const length = Number(response.headers.get('content-length'));
-    const total = !encoded && length > 0 ? length : undefined;
-    return { name: url, bytes: await readStream(response.body, total, report, url) };
 }
 
 async function readStream(stream, total, report, name) {
@@ -298,16 +323,19 @@ export class M3dfel {
      * (one per processor, at most 16) or a number; more than one needs the model in a Web
      * Worker of a cross-origin isolated page, and falls back to one thread elsewhere.
      */
-    static async load({ weights = DEMO_WEIGHTS, backend = 'auto', threads = 'auto', onProgress, wasm, signal, warmUp = true } = {}) {
+    static async load({ weights = DEMO_WEIGHTS, backend = 'auto', threads = 'auto', onProgress, wasm, signal, stallSeconds = 30, warmUp = true } = {}) {
         if (!['auto', 'webgpu', 'cpu'].includes(backend)) {
             throw new M3dfelError(`unknown backend "${backend}": use "auto", "webgpu" or "cpu"`);
         }
         if (threads !== 'auto' && !(Number.isInteger(threads) && threads >= 1)) {
             throw new M3dfelError(`threads must be 'auto' or a whole number from 1, got ${JSON.stringify(threads)}`);
         }
+        if (!(typeof stallSeconds === 'number' && stallSeconds > 0)) {
+            throw new M3dfelError(`stallSeconds must be a positive number of seconds, got ${JSON.stringify(stallSeconds)}`);
+        }
         onProgress?.({ phase: 'wasm' });
         await loadWasm(wasm);
-        const { name, bytes } = await readWeights(weights, onProgress, signal);
+        const { name, bytes } = await readWeights(weights, onProgress, signal, stallSeconds);
         let pool = { threads: 1 };
         const start = async (choice, report = true) => {
             if (report) onProgress?.({ phase: 'backend', backend: choice });

@@ -6,7 +6,9 @@
 // --release), Debian's chromium. Run: cd tests/browser && npm test
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import { promisify } from 'node:util';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -503,6 +505,46 @@ console.log(JSON.stringify(await model.classifyClip(clip)));`;
     writeFileSync(join(app, 'node-check.mjs'), script);
     const output = execFileSync(process.execPath, ['node-check.mjs'], { cwd: app, encoding: 'utf8' });
     assertSameResult(JSON.parse(output), reference, 'node');
+});
+
+test('a weights URL that stops answering fails the load after stallSeconds, with a message', async () => {
+    // A server that never answers, and one that sends the headers and 100 of 1000 bytes.
+    const sockets = new Set();
+    const server = createServer((request, response) => {
+        if (request.url === '/half.safetensors') {
+            response.writeHead(200, { 'content-length': '1000' });
+            response.write(Buffer.alloc(100));
+        }
+    });
+    server.on('connection', (socket) => sockets.add(socket));
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${server.address().port}`;
+    const script = `import { readFileSync } from 'node:fs';
+import { M3dfel } from 'm3dfel';
+const wasm = readFileSync(new URL('./node_modules/m3dfel/wasm/m3dfel_wasm_bg.wasm', import.meta.url));
+const out = {};
+for (const name of ['silent', 'half']) {
+  const started = Date.now();
+  out[name] = await M3dfel.load({ wasm, weights: '${base}/' + name + '.safetensors', backend: 'cpu', stallSeconds: 1 })
+    .then(() => ({ loaded: true }), (e) => ({ name: e.name, message: e.message, seconds: (Date.now() - started) / 1000 }));
+}
+console.log(JSON.stringify(out));`;
+    writeFileSync(join(app, 'stall-check.mjs'), script);
+    try {
+        // Asynchronously: this process serves the requests.
+        const { stdout } = await promisify(execFile)(process.execPath, ['stall-check.mjs'], { cwd: app, timeout: 120_000 });
+        const out = JSON.parse(stdout);
+        for (const name of ['silent', 'half']) {
+            const result = out[name];
+            assert.equal(result.name, 'M3dfelError', `${name}: ${JSON.stringify(result)}`);
+            assert.equal(result.message, `could not download the weights from ${base}/${name}.safetensors: nothing arrived for 1 s ` +
+                '(the server does not answer); check the address and the connection, or allow longer with the stallSeconds option');
+            assert.ok(result.seconds >= 1 && result.seconds < 30, `${name}: failed after ${result.seconds} s`);
+        }
+    } finally {
+        for (const socket of sockets) socket.destroy();
+        server.close();
+    }
 });
 
 test('no page the tests opened had an uncaught exception', () => {
