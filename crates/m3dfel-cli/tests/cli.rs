@@ -242,3 +242,33 @@ fn the_wgpu_device_gives_the_cpu_probabilities() {
     let error = a.iter().zip(&b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
     assert!(error <= 1e-4, "wgpu vs cpu probabilities differ by {error}");
 }
+
+#[test]
+fn a_folder_of_100000_frames_is_sampled_without_reading_them_all() {
+    // 100,000 frames (symbolic links to one picture) of which the 16 the sampling takes,
+    // ⌊100000·i/16⌋ = 6250·i, are pictures of their own: the answer must be that of a
+    // folder holding only those 16.
+    let weights = tiny_weights("tiny-many.safetensors");
+    let (many, sixteen) = (scratch("many-frames"), scratch("sixteen-frames"));
+    let _ = std::fs::remove_dir_all(&many);
+    std::fs::create_dir_all(&many).unwrap();
+    std::fs::create_dir_all(&sixteen).unwrap();
+    let plain = scratch("plain-frame.png");
+    image::RgbImage::from_pixel(80, 60, image::Rgb([90, 100, 110])).save(&plain).unwrap();
+    for i in 0..100_000u32 {
+        let name = format!("{i:06}.png");
+        if i % 6250 == 0 {
+            let k = i / 6250;
+            let frame = image::RgbImage::from_fn(80, 60, |x, y| image::Rgb([(x * 3 + k * 15) as u8, (y * 4) as u8, (k * 13) as u8]));
+            frame.save(many.join(&name)).unwrap();
+            frame.save(sixteen.join(&name)).unwrap();
+        } else {
+            std::os::unix::fs::symlink(&plain, many.join(&name)).unwrap();
+        }
+    }
+    let predict = |dir: &PathBuf| stdout_json(&m3dfel(&["predict", "--weights", weights.to_str().unwrap(), "--frames", dir.to_str().unwrap(), "--json"]));
+    let started = std::time::Instant::now();
+    let (from_many, from_sixteen) = (predict(&many), predict(&sixteen));
+    println!("100,000 frames and 16 frames classified in {:.1} s", started.elapsed().as_secs_f64());
+    assert_eq!(from_many["clips"][0]["probabilities"], from_sixteen["clips"][0]["probabilities"]);
+}
