@@ -11,6 +11,7 @@ picture (kept at m3dfel's production threshold, 0.5; in the tall picture NMS dro
 import json
 import math
 import os
+import shutil
 
 import numpy as np
 
@@ -230,6 +231,7 @@ def write_fixtures(out):
     weights, consumed, size = load_weights(model_dir)
     assert consumed == size
     out = os.path.join(out, "face")
+    shutil.rmtree(out, ignore_errors=True)  # no case left over from an earlier recipe
     os.makedirs(out, exist_ok=True)
     for h, w in ((480, 640), (600, 450)):
         image = synthetic_image(h, w)

@@ -11,6 +11,7 @@ out/preprocessing/<case>.npy ([16, 3, 112, 112] float32) for:
 - png-tall: 9 PNG frames of 90×140 (fewer than 16: frames repeat; growing one axis).
 """
 import os
+import shutil
 
 import numpy as np
 import torch
@@ -42,6 +43,7 @@ def reference_clip(folder):
 
 def write_fixtures(out):
     out = os.path.join(out, "preprocessing")
+    shutil.rmtree(out, ignore_errors=True)  # no case left over from an earlier recipe
     for case, count, (width, height), extension in (("jpeg-wide", 23, (171, 128), "jpg"), ("png-tall", 9, (90, 140), "png")):
         folder = os.path.join(out, case)
         os.makedirs(folder, exist_ok=True)
