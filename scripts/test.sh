@@ -27,6 +27,11 @@ cargo test --release --workspace
 # The benchmarks are compiled (not run: CI never times anything), so that they cannot rot.
 cargo bench --workspace --no-run
 
+# Every reader of files users are given, under libFuzzer: the inputs that once crashed a
+# reader (fuzz/regressions/), the seeds, then 10 s of fuzzing per target.
+echo "== fuzzing (10 s a target; bash scripts/fuzz.sh SECONDS for longer)"
+bash scripts/fuzz.sh 10
+
 # The WGSL kernel and R3D-18 on the browser's own WebGPU (headless Chromium, SwiftShader):
 # the same test file compiled to wasm32, run by wasm-bindgen-test-runner through chromedriver
 # (crates/m3dfel/webdriver.json enables WebGPU).

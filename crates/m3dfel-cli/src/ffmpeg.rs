@@ -3,36 +3,13 @@
 //! …) without linking it.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 use image::RgbImage;
-
-/// What `ffprobe` says about a video's first video stream.
-#[derive(Debug, Clone)]
-pub struct VideoInfo {
-    pub path: PathBuf,
-    pub width: u32,
-    pub height: u32,
-    /// Frames per second (the stream's average rate).
-    pub fps: f64,
-    /// Seconds.
-    pub duration: f64,
-    pub codec: String,
-}
-
-impl VideoInfo {
-    /// Index of the frame on screen at `time` (the last one that started at or before it).
-    pub fn frame_at(&self, time: f64) -> usize {
-        (time * self.fps + 1e-6).floor().max(0.0) as usize
-    }
-
-    /// Frames the video has, from its duration and rate.
-    pub fn frame_count(&self) -> usize {
-        (self.duration * self.fps).round().max(1.0) as usize
-    }
-}
+pub use m3dfel::video::VideoInfo;
+use m3dfel::video::FFPROBE_ARGS;
 
 fn tool(name: &str) -> Command {
     let mut command = Command::new(name);
@@ -58,42 +35,11 @@ pub fn probe(path: &Path) -> Result<VideoInfo> {
     if !path.is_file() {
         bail!("{}: no such file", path.display());
     }
-    let output = tool("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
-        .arg("stream=width,height,avg_frame_rate,r_frame_rate,codec_name,duration:format=duration")
-        .args(["-of", "json"])
-        .arg(path)
-        .output()
-        .map_err(|_| missing_tool("ffprobe"))?;
+    let output = tool("ffprobe").args(FFPROBE_ARGS).arg(path).output().map_err(|_| missing_tool("ffprobe"))?;
     if !output.status.success() {
         bail!("{}: not a video FFmpeg can read ({})", path.display(), first_line(&output.stderr));
     }
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).context("reading ffprobe's answer")?;
-    let Some(stream) = json["streams"].get(0) else {
-        bail!("{}: the file has no video stream", path.display());
-    };
-    let rate = |key: &str| -> Option<f64> {
-        let (num, den) = stream[key].as_str()?.split_once('/')?;
-        let (num, den): (f64, f64) = (num.parse().ok()?, den.parse().ok()?);
-        (num > 0.0 && den > 0.0).then(|| num / den)
-    };
-    let seconds = |value: &serde_json::Value| value.as_str().and_then(|s| s.parse::<f64>().ok()).filter(|d| *d > 0.0);
-    let fps = rate("avg_frame_rate").or_else(|| rate("r_frame_rate"));
-    let duration = seconds(&stream["duration"]).or_else(|| seconds(&json["format"]["duration"]));
-    let (Some(width), Some(height)) = (stream["width"].as_u64(), stream["height"].as_u64()) else {
-        bail!("{}: the video stream has no picture size", path.display());
-    };
-    let (Some(fps), Some(duration)) = (fps, duration) else {
-        bail!("{}: the video states no frame rate or duration; re-encode it (ffmpeg -i IN OUT.mp4)", path.display());
-    };
-    Ok(VideoInfo {
-        path: path.to_path_buf(),
-        width: width as u32,
-        height: height as u32,
-        fps,
-        duration,
-        codec: stream["codec_name"].as_str().unwrap_or("unknown").to_string(),
-    })
+    VideoInfo::from_ffprobe(path, &output.stdout).map_err(|reason| anyhow::anyhow!("{}: {reason}", path.display()))
 }
 
 /// Decodes the video once, front to back, handing each frame whose index is in `wanted`
@@ -160,6 +106,8 @@ pub fn decode(
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     /// The colour of frame `i` of the test videos: its index, readable after lossy coding.

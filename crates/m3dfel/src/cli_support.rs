@@ -21,6 +21,9 @@ pub fn group_thousands(n: usize) -> String {
 /// often on a worker thread. Turn that into one readable line and a non-zero exit.
 pub fn report_panics_as_errors() {
     std::panic::set_hook(Box::new(|info| {
+        if crate::reader_panics::caught() {
+            return; // a reader's panic on a damaged file, reported as an error naming it
+        }
         let message = info
             .payload()
             .downcast_ref::<String>()

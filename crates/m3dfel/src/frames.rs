@@ -59,10 +59,30 @@ pub fn sample_folder(dir: &Path, count: usize) -> Result<SampledFrames, ClipErro
         .into_iter()
         .map(|index| {
             let path = &paths[index];
-            image::open(path).map(|image| image.into_rgb8()).map_err(|e| ClipError::Image(path.clone(), e.to_string()))
+            open_frame(path).map_err(|e| ClipError::Image(path.clone(), e))
         })
         .collect::<Result<_, _>>()?;
     Ok(SampledFrames { images, source_len: paths.len() })
+}
+
+/// The longest side a frame image may have: 8K pictures (8192 × 4320) are read; a larger
+/// size in a header is taken for damage.
+pub const MAX_SIDE: u32 = 8192;
+
+/// The most memory one frame image may take while it is decoded: an 8K picture with alpha.
+pub const MAX_DECODED_BYTES: usize = 4 * 8192 * 8192;
+
+/// Decodes one frame image (format from the extension, as the folder reader lists them)
+/// to RGB, within [`MAX_SIDE`] and [`MAX_DECODED_BYTES`]: a header claiming more is an
+/// error naming the size, not an allocation of gigabytes. The error does not name the file.
+pub fn open_frame(path: &Path) -> Result<RgbImage, String> {
+    let mut reader = image::ImageReader::open(path).map_err(|e| e.to_string())?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_DECODED_BYTES as u64);
+    reader.limits(limits);
+    reader.decode().map(|image| image.into_rgb8()).map_err(|e| e.to_string())
 }
 
 /// The model's input for whole frames: each resized to `size`×`size`, as

@@ -36,7 +36,9 @@ pub mod kernels;
 pub mod model;
 pub mod npy;
 pub mod predict;
+pub mod reader_panics;
 pub mod timeline;
+pub mod video;
 #[doc(hidden)]
 pub mod testing;
 pub mod weights;

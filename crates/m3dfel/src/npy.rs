@@ -51,17 +51,17 @@ impl NpyArray {
             return Err("Fortran-ordered arrays are not supported; save with np.ascontiguousarray".into());
         }
         let shape = parse_shape(header)?;
-        let count: usize = shape.iter().product();
         let data = &bytes[header_start + header_len..];
         let element = |size: usize| {
-            if data.len() < count * size {
-                Err(format!(
+            // A shape whose size does not even fit in a number is data no file holds.
+            let needed = shape.iter().try_fold(size, |n, &d| n.checked_mul(d));
+            match needed {
+                Some(needed) if needed <= data.len() => Ok(&data[..needed]),
+                _ => Err(format!(
                     "the data is truncated: shape {shape:?} needs {} bytes, the file has {}",
-                    count * size,
+                    needed.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string()),
                     data.len()
-                ))
-            } else {
-                Ok(&data[..count * size])
+                )),
             }
         };
         let values = match descr.trim_matches(|c| c == '\'' || c == '"') {

@@ -6,17 +6,30 @@ use serde::Serialize;
 
 use crate::predict::{ClipResult, InstanceResult};
 
+/// The most windows one video is cut into (55 hours at a 1-second stride): every window's
+/// frame times and result are held until the end.
+pub const MAX_WINDOWS: usize = 200_000;
+
 /// `[start, end]` spans (seconds) of the windows covering `[0, duration]`: windows of
 /// `window` seconds every `stride` seconds, plus one ending at the end of the video when
 /// the last regular one stops short of it; a video shorter than a window is one window.
-pub fn window_spans(duration: f64, window: f64, stride: f64) -> Vec<(f64, f64)> {
+/// More than [`MAX_WINDOWS`] is an error saying how to cut the video (`window` and
+/// `stride` are positive).
+pub fn window_spans(duration: f64, window: f64, stride: f64) -> Result<Vec<(f64, f64)>, String> {
     if duration <= 0.0 {
-        return vec![(0.0, 0.0)];
+        return Ok(vec![(0.0, 0.0)]);
     }
     if duration <= window {
-        return vec![(0.0, duration)];
+        return Ok(vec![(0.0, duration)]);
     }
-    let mut spans = Vec::new();
+    let count = ((duration - window) / stride).floor() + 2.0;
+    if !(count <= MAX_WINDOWS as f64) {
+        return Err(format!(
+            "{duration} s cut into windows of {window} s every {stride} s would make {count:.0} windows, more than \
+             the {MAX_WINDOWS} one run holds; use a longer --stride or cut the video (ffmpeg -ss START -t SECONDS -i IN OUT)"
+        ));
+    }
+    let mut spans = Vec::with_capacity(count as usize);
     let mut start = 0.0;
     while start + window <= duration + 1e-9 {
         spans.push((start, start + window));
@@ -25,7 +38,7 @@ pub fn window_spans(duration: f64, window: f64, stride: f64) -> Vec<(f64, f64)> 
     if spans.last().is_some_and(|&(_, end)| end < duration - 1e-9) {
         spans.push((duration - window, duration));
     }
-    spans
+    Ok(spans)
 }
 
 /// When each of a window's `count` frames is taken: `start + (end − start) · i / count`.
@@ -92,9 +105,19 @@ mod tests {
         let round = |spans: Vec<(f64, f64)>| -> Vec<(f64, f64)> {
             spans.into_iter().map(|(a, b)| ((a * 10.0).round() / 10.0, (b * 10.0).round() / 10.0)).collect()
         };
-        assert_eq!(round(window_spans(4.8, 2.0, 1.0)), vec![(0.0, 2.0), (1.0, 3.0), (2.0, 4.0), (2.8, 4.8)]);
-        assert_eq!(window_spans(4.0, 2.0, 1.0), vec![(0.0, 2.0), (1.0, 3.0), (2.0, 4.0)]);
-        assert_eq!(window_spans(1.5, 2.0, 1.0), vec![(0.0, 1.5)]);
+        assert_eq!(round(window_spans(4.8, 2.0, 1.0).unwrap()), vec![(0.0, 2.0), (1.0, 3.0), (2.0, 4.0), (2.8, 4.8)]);
+        assert_eq!(window_spans(4.0, 2.0, 1.0).unwrap(), vec![(0.0, 2.0), (1.0, 3.0), (2.0, 4.0)]);
+        assert_eq!(window_spans(1.5, 2.0, 1.0).unwrap(), vec![(0.0, 1.5)]);
         assert_eq!(frame_times(1.0, 3.0, 4), vec![1.0, 1.5, 2.0, 2.5]);
+    }
+
+    #[test]
+    fn a_timeline_too_long_to_hold_is_refused_before_it_is_made() {
+        // Ten hours at the default stride are 36,000 windows.
+        assert_eq!(window_spans(36_000.0, 2.0, 1.0).unwrap().len(), 35_999);
+        let error = window_spans(1e12, 2.0, 1.0).unwrap_err();
+        assert!(error.contains("--stride") && error.contains("200000"), "{error}");
+        // A stride too small to move the start on would never end.
+        assert!(window_spans(10.0, 2.0, 1e-300).is_err());
     }
 }

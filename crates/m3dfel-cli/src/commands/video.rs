@@ -38,7 +38,8 @@ pub fn run(args: &PredictArgs, file: &WeightFile, config: &M3dfelConfig) -> Resu
     }
     let info = ffmpeg::probe(path)?;
     let frames = config.num_frames;
-    let spans = window_spans(info.duration, args.window, args.stride);
+    let spans = window_spans(info.duration, args.window, args.stride)
+        .map_err(|reason| anyhow::anyhow!("{}: {reason}", path.display()))?;
     let times: Vec<Vec<f64>> = spans.iter().map(|&(start, end)| frame_times(start, end, frames)).collect();
     let wanted: BTreeSet<usize> = times.iter().flatten().map(|&t| info.frame_at(t)).collect();
     eprintln!(

@@ -21,13 +21,17 @@ const CONFIG_TENSOR: &str = "__m3dfel_config_json";
 pub(super) fn read(path: &Path, bytes: Vec<u8>) -> Result<WeightFile, WeightError> {
     const FORMAT: &str = "burnpack";
     let mut store = BurnpackStore::from_bytes(Some(burn::tensor::Bytes::from_bytes_vec(bytes)));
-    let snapshots = store.get_all_snapshots().map_err(|e| corrupt(FORMAT, e).at(path))?;
+    let snapshots = crate::reader_panics::catch(|| store.get_all_snapshots().map(|all| all.clone()))
+        .map_err(|e| corrupt(FORMAT, e).at(path))?
+        .map_err(|e| corrupt(FORMAT, e).at(path))?;
     let mut tensors = BTreeMap::new();
     let mut config = None;
-    for (name, snapshot) in snapshots {
+    for (name, snapshot) in &snapshots {
         let name = name.clone();
         if name == CONFIG_TENSOR {
-            let data = snapshot.to_data().map_err(|e| corrupt(FORMAT, format!("{e:?}")).at(path))?;
+            let data = crate::reader_panics::catch(|| snapshot.to_data())
+                .map_err(|e| corrupt(FORMAT, e).at(path))?
+                .map_err(|e| corrupt(FORMAT, format!("{e:?}")).at(path))?;
             let json = String::from_utf8(data.to_vec::<u8>().unwrap_or_default())
                 .map_err(|e| corrupt(FORMAT, e).at(path))?;
             config = Some(parse_config(&json).map_err(|e| corrupt(FORMAT, e).at(path))?);

@@ -27,7 +27,7 @@ pub(super) fn read(path: &Path) -> Result<WeightFile, WeightError> {
     if looks_like_safetensors(&bytes) {
         read_safetensors(path, &bytes)
     } else if bytes.starts_with(b"PK\x03\x04") || bytes.first() == Some(&0x80) {
-        super::pytorch::read(path)
+        super::pytorch::read(path, &bytes)
     } else if bytes.starts_with(&super::burnpack::MAGIC) {
         super::burnpack::read(path, bytes)
     } else {

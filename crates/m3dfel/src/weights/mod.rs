@@ -20,6 +20,8 @@ mod burnpack;
 mod formats;
 mod infer;
 #[cfg(not(target_arch = "wasm32"))]
+mod pickle_lengths;
+#[cfg(not(target_arch = "wasm32"))]
 mod pytorch;
 
 use std::collections::BTreeMap;

@@ -8,19 +8,36 @@ use burn_store::TensorSnapshot;
 use burn_store::pytorch::PytorchReader;
 
 use super::formats::corrupt;
+use crate::reader_panics;
 use super::{FileTensor, WeightError, WeightErrorKind, WeightFile, WeightFormat};
 
 pub(super) fn snapshot_to_file_tensor(snapshot: &TensorSnapshot) -> Result<FileTensor, String> {
-    let data = snapshot.to_data().map_err(|e| format!("{e:?}"))?;
-    let shape = data.shape.to_vec();
-    let values = data.convert::<f32>().to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
-    Ok(FileTensor { shape, values })
+    reader_panics::catch(|| {
+        let data = snapshot.to_data().map_err(|e| format!("{e:?}"))?;
+        let shape = data.shape.to_vec();
+        let values = data.convert::<f32>().to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
+        Ok(FileTensor { shape, values })
+    })?
 }
 
-pub(super) fn read(path: &Path) -> Result<WeightFile, WeightError> {
+pub(super) fn read(path: &Path, bytes: &[u8]) -> Result<WeightFile, WeightError> {
     const FORMAT: &str = "PyTorch";
-    let reader = PytorchReader::new(path).map_err(|e| corrupt(FORMAT, e).at(path))?;
+    super::pickle_lengths::check(bytes).map_err(|e| corrupt(FORMAT, e).at(path))?;
+    let reader = reader_panics::catch(|| PytorchReader::new(path))
+        .map_err(|e| corrupt(FORMAT, e).at(path))?
+        .map_err(|e| corrupt(FORMAT, e).at(path))?;
     let all = reader.into_tensors();
+    // burn-store fills a tensor from its storage when asked, allocating what the shape
+    // says first (and zeros where the storage is short): no tensor can hold more bytes
+    // than the whole file.
+    for (key, snapshot) in &all {
+        let elements = snapshot.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        let size = elements.and_then(|n| n.checked_mul(snapshot.dtype.size()));
+        if size.is_none_or(|size| size > bytes.len()) {
+            let reason = format!("tensor `{key}` states shape {:?}, more bytes than the whole file", snapshot.shape.as_slice());
+            return Err(corrupt(FORMAT, reason).at(path));
+        }
+    }
 
     // Layout 2 nests the model under `state_dict` (beside `optimizer`, `args`, …).
     let nested = all.keys().any(|k| k.starts_with("state_dict."));

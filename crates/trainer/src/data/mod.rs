@@ -106,8 +106,7 @@ impl Frames<'_> {
     fn decode(&self, index: usize, size: usize) -> Result<RgbImage, String> {
         match self {
             Self::Synthetic(clip) => Ok(clip.frame(index, size)),
-            Self::Files(paths) => image::open(&paths[index])
-                .map(|image| image.into_rgb8())
+            Self::Files(paths) => m3dfel::frames::open_frame(&paths[index])
                 .map_err(|e| format!("{}: cannot decode the image: {e}", paths[index].display())),
         }
     }

@@ -159,11 +159,17 @@ where
     O: Optimizer<M, B>,
 {
     let recorder = FileRecorder::new();
-    let model = model
-        .load_file(dir.join("model"), &recorder, device)
-        .with_context(|| format!("{}: cannot read the model", dir.display()))?;
-    let record = recorder
-        .load(dir.join("optimizer"), device)
-        .with_context(|| format!("{}: cannot read the optimizer state", dir.display()))?;
-    Ok((model, optimizer.load_record(record)))
+    // Burn's record reader panics on some damaged records: that is an error naming the file too.
+    let model = m3dfel::reader_panics::catch(|| model.load_file(dir.join("model"), &recorder, device))
+        .map_err(anyhow::Error::msg)
+        .and_then(|loaded| Ok(loaded?))
+        .with_context(|| format!("{}: cannot read the model", dir.join("model.bin").display()))?;
+    let record = m3dfel::reader_panics::catch(|| recorder.load(dir.join("optimizer"), device))
+        .map_err(anyhow::Error::msg)
+        .and_then(|loaded| Ok(loaded?))
+        .with_context(|| format!("{}: cannot read the optimizer state", dir.join("optimizer.bin").display()))?;
+    let optimizer = m3dfel::reader_panics::catch(|| optimizer.load_record(record))
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("{}: the optimizer state does not fit the model", dir.join("optimizer.bin").display()))?;
+    Ok((model, optimizer))
 }

@@ -240,8 +240,16 @@ pub fn evaluate<B: M3dfelBackend>(
         if batch.labels.is_empty() {
             continue;
         }
-        let clips = clips_tensor::<B>(batch.values, batch.labels.len(), config, device);
-        let logits = model.forward(clips).logits;
+        // Every batch is `batch_size` clips: a short one (the last, or one that lost clips it
+        // could not read) is padded with blank clips, whose rows are cut off the logits before
+        // the loss and the metrics. So no new shape, and on a GPU no new kernel, appears at
+        // the end of an evaluation. The model runs with its running BatchNorm statistics
+        // (folded), so clips do not affect each other and the padding changes nothing.
+        let count = batch.labels.len();
+        let mut values = batch.values;
+        values.resize(values.len() / count * batch_size.max(count), 0.0);
+        let clips = clips_tensor::<B>(values, batch_size.max(count), config, device);
+        let logits = model.forward(clips).logits.slice([0..count]);
         let loss = loss_fn.forward(logits.clone(), labels_tensor(&batch.labels, device));
         evaluation.loss += loss.into_scalar().elem::<f64>() * batch.labels.len() as f64;
         for (truth, predicted) in batch.labels.iter().zip(predictions(logits)) {
@@ -555,4 +563,40 @@ fn finish(out: &Path, config: &RunConfig, state: &RunState, skipped: usize, seco
         summary.metrics.display(), summary.curves[0].display(), summary.confusion_matrix[0].display(),
         summary.confusion_matrix[1].display(), out.join("summary.json").display());
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::Flex;
+
+    use super::*;
+    use crate::data::splits::DatasetKind;
+
+    #[test]
+    fn padding_a_short_evaluation_batch_changes_neither_loss_nor_metrics() {
+        let spec = DatasetSpec {
+            kind: DatasetKind::Synthetic,
+            root: None,
+            fold: 1,
+            synthetic_train: 0,
+            synthetic_test: 7,
+            synthetic_seed: 3,
+        };
+        let (_, test) = spec.open().unwrap();
+        let config = M3dfelConfig::preset("tiny").unwrap().with_frame_size(16);
+        let device = Default::default();
+        let model = config.init::<Flex>(&device).fold_batch_norm();
+        let evaluate_in = |batch_size| {
+            evaluate(&model, &config, test.entries.clone().into(), batch_size, 0.1, &device, 1, &ProgressBar::hidden())
+        };
+        // One clip at a time, no padding; then batches of 3 and 4, whose last batch (1 and 3
+        // clips) is padded with 2 and 1 blank clips.
+        let alone = evaluate_in(1);
+        assert_eq!(alone.confusion.total(), 7);
+        for batch_size in [3, 4] {
+            let padded = evaluate_in(batch_size);
+            assert_eq!(padded.confusion, alone.confusion, "batch size {batch_size}");
+            assert!((padded.loss - alone.loss).abs() < 1e-6, "batch size {batch_size}: {} vs {}", padded.loss, alone.loss);
+        }
+    }
 }
