@@ -38,6 +38,9 @@ fn argument(opcode: u8) -> Option<Argument> {
     })
 }
 
+/// PROTO 2, then LONG1 of 10 bytes holding PyTorch's legacy magic number 0x1950a86a20f9469cfc6c.
+const LEGACY_MAGIC: &[u8] = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19";
+
 /// Walks one pickle starting at `start` up to its `STOP`; returns the offset after it.
 fn walk(bytes: &[u8], start: usize) -> Result<usize, String> {
     let mut at = start;
@@ -108,13 +111,12 @@ pub(super) fn check(bytes: &[u8]) -> Result<(), String> {
         return Ok(());
     }
     // PyTorch's legacy format is five pickles (magic number, protocol, system information,
-    // the object, its storage keys) followed by the storages' raw bytes; a plain pickle is one.
+    // the object, its storage keys) followed by the storages' raw bytes, and starts with its
+    // magic number as a pickled LONG1; a plain pickle is one.
+    let pickles = if bytes.starts_with(LEGACY_MAGIC) { 5 } else { 1 };
     let mut at = 0;
-    for _ in 0..5 {
+    for _ in 0..pickles {
         at = walk(bytes, at)?;
-        if bytes.get(at) != Some(&0x80) {
-            break;
-        }
     }
     Ok(())
 }
