@@ -83,15 +83,31 @@ impl<B: Backend> M3dfel<B> {
 impl<B: M3dfelBackend> M3dfel<B> {
     /// Clips `[B, F, 3, H, W]` with values in [0, 1] → logits, instance logits and gates.
     pub fn forward(&self, clips: Tensor<B, 5>) -> M3dfelOutput<B> {
-        self.classify_instances(self.embed_instances(clips))
+        let batch = clips.dims()[0];
+        self.forward_padded(clips, batch)
+    }
+
+    /// [`forward`](Self::forward) of a training batch whose clips after the first `real` are
+    /// padding (a short batch filled up to the training batch size, so that no new kernel
+    /// shape appears mid-run): only the real clips' instances make BatchNorm's batch and
+    /// running statistics, so the real clips' outputs are those of the real clips alone, and
+    /// with the padding's rows cut off before the loss, so are the gradients. Clips do not
+    /// otherwise meet: DLIAM works within each bag.
+    pub fn forward_padded(&self, clips: Tensor<B, 5>, real: usize) -> M3dfelOutput<B> {
+        self.classify_instances(self.embed_padded(clips, real))
     }
 
     /// The R3D-18 embedding of every 3D instance: clips `[B, F, 3, H, W]` → `[B, N, w₃]`.
     pub fn embed_instances(&self, clips: Tensor<B, 5>) -> Tensor<B, 3> {
+        let batch = clips.dims()[0];
+        self.embed_padded(clips, batch)
+    }
+
+    fn embed_padded(&self, clips: Tensor<B, 5>, real: usize) -> Tensor<B, 3> {
         let [batch, frames, ..] = clips.dims();
         let n = frames / self.instance_length;
-        let instances = to_instances(clips, self.instance_length); // [B·N, 3, L, H, W]
-        let features = self.features.forward(instances); // [B·N, w₃]
+        let instances = to_instances(clips, self.instance_length); // [B·N, 3, L, H, W], clip-major
+        let features = self.features.forward(instances, real * n); // [B·N, w₃]
         let width = features.dims()[1];
         features.reshape([batch, n, width])
     }

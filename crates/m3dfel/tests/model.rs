@@ -297,7 +297,7 @@ fn training_batch_norm_matches_burns_batch_norm_and_updates_the_running_statisti
 
     let clips = Tensor::<A, 5>::random([2, 3, 4, 16, 16], Distribution::Uniform(0.0, 1.0), &device());
     let expected = burns.forward(stem.conv.forward(clips.clone()));
-    let got = stem.forward(clips, m3dfel::backbone::conv::ConvEpilogue::none());
+    let got = stem.forward(clips, m3dfel::backbone::conv::ConvEpilogue::none(), 2);
     let inner = |t: Tensor<A, 5>| values(t.inner());
     let (got, expected) = (inner(got), inner(expected));
     let error = got.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);

@@ -126,14 +126,15 @@ async fn backbone_equals_the_cpu_forward(device: WgpuDevice) {
     let (cpu_model, gpu_model, config) = models(&device);
     let clips: Tensor<Flex, 5> = Tensor::random([2, 16, 3, 32, 32], Distribution::Uniform(0.0, 1.0), &Default::default());
     let instances = m3dfel::instances::to_instances(clips.clone(), config.instance_length); // [B·N, 3, L, H, W]
+    let rows = instances.dims()[0];
     let (mut cpu_x, mut gpu_x) = (
-        cpu_model.features.stem.forward(instances.clone(), ConvEpilogue::relu()),
-        gpu_model.features.stem.forward(Tensor::from_data(instances.to_data(), &device), ConvEpilogue::relu()),
+        cpu_model.features.stem.forward(instances.clone(), ConvEpilogue::relu(), rows),
+        gpu_model.features.stem.forward(Tensor::from_data(instances.to_data(), &device), ConvEpilogue::relu(), rows),
     );
     let mut stages = vec![("stem".to_string(), values(gpu_x.clone()).await, values(cpu_x.clone()).await)];
     for (i, (cpu_block, gpu_block)) in cpu_model.features.blocks.iter().zip(&gpu_model.features.blocks).enumerate() {
-        cpu_x = cpu_block.forward(cpu_x);
-        gpu_x = gpu_block.forward(gpu_x);
+        cpu_x = cpu_block.forward(cpu_x, rows);
+        gpu_x = gpu_block.forward(gpu_x, rows);
         stages.push((format!("block {i}"), values(gpu_x.clone()).await, values(cpu_x.clone()).await));
     }
     let gpu_clips = Tensor::<Wgpu, 5>::from_data(clips.to_data(), &device);

@@ -23,6 +23,48 @@ impl Device {
     }
 }
 
+impl Device {
+    /// Whether `replicas` devices of this kind can train together, checked before anything
+    /// runs: Burn 0.21's CubeCL runtimes copy every tensor between two GPUs with collective
+    /// communication (`to_client_tensor`: NCCL's send and receive on CUDA), which its wgpu
+    /// runtime does not have (it would stop at the first copy), and which on CUDA needs
+    /// NVIDIA's NCCL library, loaded at run time.
+    pub fn check_replicas(self, replicas: usize) -> anyhow::Result<()> {
+        match self {
+            _ if replicas <= 1 => Ok(()),
+            Device::Cpu => Ok(()),
+            Device::Wgpu => anyhow::bail!(
+                "--replicas {replicas}: training on several GPUs needs --device cuda (Burn 0.21 cannot copy \
+                 tensors between wgpu devices); use --replicas 1 with --device wgpu"
+            ),
+            Device::Cuda => nccl_present(replicas),
+        }
+    }
+}
+
+/// NCCL as cudarc (Burn's CUDA bindings) loads it: `libnccl.so`, `libnccl.so.<CUDA major>` and
+/// a few other names on the library path. PyTorch's wheels ship only `libnccl.so.2`.
+#[cfg(feature = "cuda")]
+fn nccl_present(replicas: usize) -> anyhow::Result<()> {
+    // SAFETY: only tries to load the library (dlopen), as cudarc itself does on first use.
+    if unsafe { cudarc::nccl::sys::is_culib_present() } {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "--replicas {replicas}: training on several GPUs needs NVIDIA's NCCL library (Burn copies tensors \
+         between GPUs with it), and none was found under the names {} on the library path. Install \
+         NCCL (e.g. the libnccl2 package), or link PyTorch's copy (site-packages/nvidia/nccl/lib/libnccl.so.2) \
+         as libnccl.so in a folder named in LD_LIBRARY_PATH; or train on one GPU with --replicas 1",
+        cudarc::get_lib_name_candidates("nccl").join(", ")
+    )
+}
+
+/// Without the `cuda` feature `--device cuda` is refused before replicas matter.
+#[cfg(not(feature = "cuda"))]
+fn nccl_present(_replicas: usize) -> anyhow::Result<()> {
+    Ok(())
+}
+
 /// Who chooses the GPU kernels of the backbone's convolutions (wgpu and CUDA).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GpuKernels {
@@ -123,4 +165,17 @@ macro_rules! with_autodiff_backend {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Device;
+
+    #[test]
+    fn several_wgpu_replicas_are_refused_before_anything_runs() {
+        let error = Device::Wgpu.check_replicas(2).unwrap_err().to_string();
+        assert!(error.contains("--replicas 2") && error.contains("--device cuda"), "{error}");
+        assert!(Device::Wgpu.check_replicas(1).is_ok());
+        assert!(Device::Cpu.check_replicas(4).is_ok(), "CPU replicas are threads");
+    }
 }

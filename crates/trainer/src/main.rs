@@ -48,7 +48,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
     with_autodiff_backend!(args.device, |B, device_at| {
         let kernels = trainer::kernel_cache::for_device(args.device);
         let resources =
-            Resources { device_at, precision: args.precision, workers: workers(args.workers), progress: !args.quiet, kernels };
+            Resources { device_at, precision: args.precision, workers: workers(args.workers), progress: !args.quiet, kernels, kind: args.device };
         train::run::<B>(config, &args.out, args.resume, resources).map(|_| ())
     })
 }

@@ -47,8 +47,9 @@ impl<B: Backend> ConvBn<B> {
     }
 
     /// `[B, Cin, T, H, W]` → `[B, Cout, T', H', W']`, then the epilogue (residual, ReLU).
-    /// Folded, the whole block is one [`Conv3dBackend::conv3d_fused`] call.
-    pub fn forward(&self, x: Tensor<B, 5>, epilogue: ConvEpilogue<B>) -> Tensor<B, 5>
+    /// Folded, the whole block is one [`Conv3dBackend::conv3d_fused`] call. In training, only
+    /// the first `counted` rows (the batch less its padding) make BatchNorm's statistics.
+    pub fn forward(&self, x: Tensor<B, 5>, epilogue: ConvEpilogue<B>, counted: usize) -> Tensor<B, 5>
     where
         B: Conv3dBackend,
     {
@@ -58,7 +59,7 @@ impl<B: Backend> ConvBn<B> {
         match &self.bn {
             Some(bn) => {
                 let x = B::conv3d_fused(x, conv.weight.val(), bias, options, ConvEpilogue::none());
-                epilogue.apply(batch_norm(bn, x))
+                epilogue.apply(batch_norm(bn, x, counted))
             }
             None => B::conv3d_fused(x, conv.weight.val(), bias, options, epilogue),
         }
@@ -101,14 +102,23 @@ fn same_padding(kernel: [usize; 3]) -> [usize; 3] {
 /// `[B, C, 1]` against the activations viewed as `[B, C, T·H·W]`: Burn's CPU backend then
 /// takes its SIMD per-row path, where `[1, C, 1, 1, 1]` operands fall back to a scalar
 /// strided walk (a quarter of a training step's time before this).
-fn batch_norm<B: Backend>(bn: &BatchNorm<B>, x: Tensor<B, 5>) -> Tensor<B, 5> {
+///
+/// Batch statistics are taken over the first `counted` rows only: a training batch padded to
+/// a fixed size (so that no new kernel shape appears mid-run) normalises its padding rows
+/// with the real rows' statistics, and the padding, cut off before the loss, then changes
+/// neither the real rows' outputs, the gradients nor the running statistics.
+fn batch_norm<B: Backend>(bn: &BatchNorm<B>, x: Tensor<B, 5>, counted: usize) -> Tensor<B, 5> {
     let dims = x.dims();
     let [batch, channels, ..] = dims;
     let x = x.reshape([batch, channels, dims[2] * dims[3] * dims[4]]); // [B, C, S]
     let per_row = |t: Tensor<B, 1>| t.reshape([1, channels, 1]).repeat_dim(0, batch); // [C] → [B, C, 1]
     let (centered, var) = if B::ad_enabled(&x.device()) {
-        let count = (x.dims()[0] * x.dims()[2]) as f64;
-        let channel_mean = |t: Tensor<B, 3>| t.sum_dim(2).sum_dim(0).reshape([channels]) / count; // [C]
+        let counted = counted.clamp(1, batch);
+        let count = (counted * x.dims()[2]) as f64;
+        let channel_mean = |t: Tensor<B, 3>| {
+            let t = if counted < batch { t.slice([0..counted]) } else { t }; // [counted, C, S]
+            t.sum_dim(2).sum_dim(0).reshape([channels]) / count // [C]
+        };
         let mean = channel_mean(x.clone());
         let centered = x - per_row(mean.clone());
         let var = channel_mean(centered.clone().square());
@@ -147,17 +157,17 @@ impl<B: Backend> BasicBlock<B> {
         }
     }
 
-    /// `[B, Cin, T, H, W]` → `[B, C, T/s, H/s, W/s]`.
-    pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5>
+    /// `[B, Cin, T, H, W]` → `[B, C, T/s, H/s, W/s]`; `counted` as in [`ConvBn::forward`].
+    pub fn forward(&self, x: Tensor<B, 5>, counted: usize) -> Tensor<B, 5>
     where
         B: Conv3dBackend,
     {
         let shortcut = match &self.downsample {
-            Some(projection) => projection.forward(x.clone(), ConvEpilogue::none()),
+            Some(projection) => projection.forward(x.clone(), ConvEpilogue::none(), counted),
             None => x.clone(),
         };
-        let out = self.conv1.forward(x, ConvEpilogue::relu());
-        self.conv2.forward(out, ConvEpilogue::residual_relu(shortcut))
+        let out = self.conv1.forward(x, ConvEpilogue::relu(), counted);
+        self.conv2.forward(out, ConvEpilogue::residual_relu(shortcut), counted)
     }
 
     fn fold_batch_norm(self) -> Self {
@@ -207,14 +217,15 @@ impl<B: Backend> R3d18<B> {
         self.blocks.last().map_or(0, |block| block.conv2.conv.weight.shape().dims::<5>()[0])
     }
 
-    /// `[B·N, 3, L, H, W]` → `[B·N, w₃]` (global average over time and space).
-    pub fn forward(&self, instances: Tensor<B, 5>) -> Tensor<B, 2>
+    /// `[B·N, 3, L, H, W]` → `[B·N, w₃]` (global average over time and space). In training,
+    /// the first `counted` instances make BatchNorm's statistics (all of them but padding).
+    pub fn forward(&self, instances: Tensor<B, 5>, counted: usize) -> Tensor<B, 2>
     where
         B: Conv3dBackend,
     {
-        let mut x = self.stem.forward(instances, ConvEpilogue::relu());
+        let mut x = self.stem.forward(instances, ConvEpilogue::relu(), counted);
         for block in &self.blocks {
-            x = block.forward(x);
+            x = block.forward(x, counted);
         }
         let [n, c, t, h, w] = x.dims();
         x.reshape([n, c, t * h * w]).mean_dim(2).reshape([n, c]) // [B·N, C]

@@ -128,6 +128,8 @@ pub struct Resources<D> {
     pub progress: bool,
     /// On a GPU: the kernels the runtime compiles, counted (the first step compiles them).
     pub kernels: Option<crate::kernel_cache::KernelLog>,
+    /// The kind of device, for what it can do ([`crate::backend::Device::check_replicas`]).
+    pub kind: crate::backend::Device,
 }
 
 /// What one replica's forward and backward pass produced.
@@ -142,9 +144,15 @@ struct ShardResult {
 /// Forward and backward of one micro-batch, split across the replicas. The loss of each
 /// clip is weighted by `weight` (1 / batch size), so summing the gradients of all shards
 /// and micro-batches gives the gradient of the batch mean.
+///
+/// Every shard is `micro.div_ceil(replicas)` clips, whatever the batch holds: a short batch
+/// (clips that could not be read were left out) is padded with blank clips, which count in
+/// neither BatchNorm's statistics ([`M3dfel::forward_padded`]), the loss, the gradients nor
+/// the metrics. So no new shape, and on a GPU no new kernel, appears in the middle of a run.
 fn replica_steps<B>(
     model: &M3dfel<B>,
     batch: crate::data::loader::Batch,
+    micro: usize,
     replicas: &[B::Device],
     config: &M3dfelConfig,
     smoothing: f32,
@@ -154,23 +162,26 @@ where
     B: AutodiffBackend + M3dfelBackend,
 {
     let clip_len = batch.values.len() / batch.labels.len();
-    let per_shard = batch.labels.len().div_ceil(replicas.len());
+    let per_shard = micro.max(batch.labels.len()).div_ceil(replicas.len());
     let shards: Vec<(Vec<f32>, Vec<usize>)> = batch
         .values
         .chunks(per_shard * clip_len)
         .zip(batch.labels.chunks(per_shard))
         .map(|(values, labels)| (values.to_vec(), labels.to_vec()))
         .collect();
-    let step = |(values, labels): (Vec<f32>, Vec<usize>), device: &B::Device| {
+    let step = |(mut values, labels): (Vec<f32>, Vec<usize>), device: &B::Device| {
         let model = model.clone().fork(device);
-        let clips = clips_tensor::<B>(values, labels.len(), config, device);
-        let logits = model.forward(clips).logits;
+        values.resize(per_shard * clip_len, 0.0);
+        let clips = clips_tensor::<B>(values, per_shard, config, device);
+        let real = labels.len();
+        let logits = model.forward_padded(clips, real).logits;
+        let logits = if real < per_shard { logits.slice([0..real]) } else { logits }; // [real, classes]
         let loss_fn = CrossEntropyLossConfig::new().with_smoothing(Some(smoothing)).init(device);
         let loss = loss_fn.forward(logits.clone(), labels_tensor(&labels, device));
-        let grads = loss.clone().mul_scalar(weight * labels.len() as f64).backward();
+        let grads = loss.clone().mul_scalar(weight * real as f64).backward();
         ShardResult {
             grads: GradientsParams::from_grads(grads, &model),
-            loss_sum: loss.into_scalar().elem::<f64>() * labels.len() as f64,
+            loss_sum: loss.into_scalar().elem::<f64>() * real as f64,
             predictions: predictions(logits),
             labels,
         }
@@ -337,6 +348,7 @@ where
     };
     let model_config = &config.model;
     model_config.validate().map_err(anyhow::Error::msg)?;
+    resources.kind.check_replicas(config.replicas)?;
     if config.batch_size % config.accumulation != 0 {
         bail!("--batch-size {} is not a multiple of --accumulation {}", config.batch_size, config.accumulation);
     }
@@ -423,7 +435,7 @@ where
                     continue;
                 }
                 let weight = 1.0 / config.batch_size as f64;
-                for shard in replica_steps(&model, batch, &replicas, model_config, config.label_smoothing, weight) {
+                for shard in replica_steps(&model, batch, micro, &replicas, model_config, config.label_smoothing, weight) {
                     let grads = shard.grads.to_device(device, &model);
                     accumulator.accumulate(&model, grads);
                     loss_sum += shard.loss_sum;
@@ -597,6 +609,66 @@ mod tests {
             let padded = evaluate_in(batch_size);
             assert_eq!(padded.confusion, alone.confusion, "batch size {batch_size}");
             assert!((padded.loss - alone.loss).abs() < 1e-6, "batch size {batch_size}: {} vs {}", padded.loss, alone.loss);
+        }
+    }
+
+    /// A training micro-batch of 3 real clips computed alone and padded to 5 (one replica)
+    /// and to 8 (two replicas of 4: the first shard 3 clips and one blank, the second all
+    /// padding and left out): the same loss, predictions, gradient of every parameter and
+    /// BatchNorm running statistics.
+    #[test]
+    fn padding_a_short_training_batch_changes_neither_loss_gradients_nor_metrics() {
+        use burn::backend::Autodiff;
+        use burn::module::{ModuleVisitor, Param, ParamId};
+        type A = Autodiff<Flex>;
+
+        /// Every parameter's gradient, in the model's order (BatchNorm's running statistics,
+        /// visited too, have none).
+        struct Gradients<'a>(&'a GradientsParams, Vec<(ParamId, Vec<f32>)>);
+        impl ModuleVisitor<A> for Gradients<'_> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<A, D>>) {
+                if let Some(grad) = self.0.get::<Flex, D>(param.id) {
+                    self.1.push((param.id, grad.into_data().to_vec().unwrap()));
+                }
+            }
+        }
+
+        let config = M3dfelConfig::preset("tiny").unwrap().with_frame_size(16);
+        let device = Default::default();
+        let initial = config.init::<A>(&device);
+        let clip_len = config.num_frames * 3 * config.frame_size * config.frame_size;
+        let values: Vec<f32> = (0..3 * clip_len).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect();
+        let labels = vec![2, 5, 2];
+        let step = |micro: usize, replicas: usize| {
+            let model = config.init::<A>(&device).load_record(initial.clone().into_record());
+            let batch = crate::data::loader::Batch { values: values.clone(), labels: labels.clone(), skipped: Vec::new() };
+            let shards = replica_steps(&model, batch, micro, &vec![device; replicas], &config, 0.1, 1.0 / 8.0);
+            assert_eq!(shards.len(), 1, "the clips fit one shard");
+            let shard = shards.into_iter().next().unwrap();
+            let mut gradients = Gradients(&shard.grads, Vec::new());
+            model.visit(&mut gradients);
+            let valid = model.valid();
+            let bn = valid.features.stem.bn.as_ref().unwrap();
+            let running = [bn.running_mean.value(), bn.running_var.value()].map(|t| t.into_data().to_vec::<f32>().unwrap());
+            (shard.loss_sum, shard.predictions, gradients.1, running)
+        };
+        let alone = step(3, 1);
+        assert!(alone.2.len() > 40, "{} parameters", alone.2.len());
+        for (micro, replicas) in [(5, 1), (8, 2)] {
+            let padded = step(micro, replicas);
+            let case = format!("{micro} clips a micro-batch on {replicas} replica(s)");
+            assert_eq!(padded.2.len(), alone.2.len(), "{case}: parameters with a gradient");
+            assert!((padded.0 - alone.0).abs() < 1e-5 * alone.0.abs(), "{case}: loss {} vs {}", padded.0, alone.0);
+            assert_eq!(padded.1, alone.1, "{case}: predictions");
+            for ((id, got), (_, expected)) in padded.2.iter().zip(&alone.2) {
+                let scale = expected.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+                let error = got.iter().zip(expected).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+                assert!(error <= 1e-4 * scale, "{case}: the gradient of parameter {id} differs by {error} (largest {scale})");
+            }
+            for (got, expected) in padded.3.iter().zip(&alone.3) {
+                let error = got.iter().zip(expected).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+                assert!(error < 1e-5, "{case}: BatchNorm's running statistics differ by {error}");
+            }
         }
     }
 }
