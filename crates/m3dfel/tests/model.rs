@@ -214,6 +214,19 @@ fn damaged_and_foreign_files_are_refused_with_the_file_named() {
     let empty = temp_path("empty.pth");
     std::fs::write(&empty, b"").unwrap();
     assert!(load_error(&empty).to_string().contains("empty"));
+
+    // A burnpack whose header states a shape its data does not fill: `fc.bias` [7] → [2].
+    let good = temp_path("good.bpk");
+    save_burnpack(&model, &config, &good).unwrap();
+    let mut bytes = std::fs::read(&good).unwrap();
+    let find = |bytes: &[u8], needle: &[u8], from: usize| bytes[from..].windows(needle.len()).position(|w| w == needle).map(|i| from + i);
+    let name = find(&bytes, b"fc.bias", 0).expect("fc.bias in the burnpack header");
+    let shape = find(&bytes, b"shape\x81\x07", name).expect("fc.bias's shape [7], CBOR");
+    bytes[shape + 6] = 2;
+    let misshapen = temp_path("misshapen.bpk");
+    std::fs::write(&misshapen, &bytes).unwrap();
+    let err = load_error(&misshapen).to_string();
+    assert!(err.contains("misshapen.bpk") && err.contains("fc.bias") && err.contains("holds 7 values"), "{err}");
 }
 
 #[test]

@@ -11,11 +11,17 @@ use super::formats::corrupt;
 use crate::reader_panics;
 use super::{FileTensor, WeightError, WeightErrorKind, WeightFile, WeightFormat};
 
+/// A tensor of a file burn-store read (PyTorch or burnpack), as f32 values. burn-store does
+/// not check that a tensor's data holds what its stated shape needs; that is checked here.
 pub(super) fn snapshot_to_file_tensor(snapshot: &TensorSnapshot) -> Result<FileTensor, String> {
     reader_panics::catch(|| {
         let data = snapshot.to_data().map_err(|e| format!("{e:?}"))?;
         let shape = data.shape.to_vec();
         let values = data.convert::<f32>().to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
+        let needed = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        if needed != Some(values.len()) {
+            return Err(format!("its data holds {} values, its shape {shape:?} states otherwise", values.len()));
+        }
         Ok(FileTensor { shape, values })
     })?
 }
