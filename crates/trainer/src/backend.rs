@@ -21,9 +21,7 @@ impl Device {
     pub fn for_this_build() -> Self {
         if cfg!(feature = "cuda") { Device::Cuda } else { Device::Cpu }
     }
-}
 
-impl Device {
     /// Whether `replicas` devices of this kind can train together, checked before anything
     /// runs: Burn 0.21's CubeCL runtimes copy every tensor between two GPUs with collective
     /// communication (`to_client_tensor`: NCCL's send and receive on CUDA), which its wgpu

@@ -169,13 +169,10 @@ where
         .zip(batch.labels.chunks(per_shard))
         .map(|(values, labels)| (values.to_vec(), labels.to_vec()))
         .collect();
-    let step = |(mut values, labels): (Vec<f32>, Vec<usize>), device: &B::Device| {
+    let step = |(values, labels): (Vec<f32>, Vec<usize>), device: &B::Device| {
         let model = model.clone().fork(device);
-        values.resize(per_shard * clip_len, 0.0);
-        let clips = clips_tensor::<B>(values, per_shard, config, device);
         let real = labels.len();
-        let logits = model.forward_padded(clips, real).logits;
-        let logits = if real < per_shard { logits.slice([0..real]) } else { logits }; // [real, classes]
+        let logits = padded_logits(&model, values, real, per_shard, config, device);
         let loss_fn = CrossEntropyLossConfig::new().with_smoothing(Some(smoothing)).init(device);
         let loss = loss_fn.forward(logits.clone(), labels_tensor(&labels, device));
         let grads = loss.clone().mul_scalar(weight * real as f64).backward();
@@ -200,9 +197,22 @@ where
 }
 
 /// Input tensor [clips, frames, 3, size, size] of a batch.
-fn clips_tensor<B: Backend>(values: Vec<f32>, clips: usize, config: &M3dfelConfig, device: &B::Device) -> Tensor<B, 5> {
-    let shape = [clips, config.num_frames, 3, config.frame_size, config.frame_size];
-    Tensor::from_data(TensorData::new(values, shape), device)
+/// The logits `[real, classes]` of the `real` clips in `values`, run as a batch of `rows`
+/// clips: the rest are blank padding, which makes no new shape (on a GPU: no new kernel)
+/// appear when a batch comes up short. The padding counts in no BatchNorm statistics
+/// ([`M3dfel::forward_padded`]) and its rows are cut off here, before any loss or metric.
+fn padded_logits<B: M3dfelBackend>(
+    model: &M3dfel<B>,
+    mut values: Vec<f32>,
+    real: usize,
+    rows: usize,
+    config: &M3dfelConfig,
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    values.resize(values.len() / real * rows, 0.0);
+    let shape = [rows, config.num_frames, 3, config.frame_size, config.frame_size];
+    let clips = Tensor::from_data(TensorData::new(values, shape), device);
+    model.forward_padded(clips, real).logits.slice([0..real]) // [real, classes]
 }
 
 fn labels_tensor<B: Backend>(labels: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
@@ -252,15 +262,10 @@ pub fn evaluate<B: M3dfelBackend>(
             continue;
         }
         // Every batch is `batch_size` clips: a short one (the last, or one that lost clips it
-        // could not read) is padded with blank clips, whose rows are cut off the logits before
-        // the loss and the metrics. So no new shape, and on a GPU no new kernel, appears at
-        // the end of an evaluation. The model runs with its running BatchNorm statistics
+        // could not read) is padded. The model runs with its running BatchNorm statistics
         // (folded), so clips do not affect each other and the padding changes nothing.
         let count = batch.labels.len();
-        let mut values = batch.values;
-        values.resize(values.len() / count * batch_size.max(count), 0.0);
-        let clips = clips_tensor::<B>(values, batch_size.max(count), config, device);
-        let logits = model.forward(clips).logits.slice([0..count]);
+        let logits = padded_logits(model, batch.values, count, batch_size.max(count), config, device);
         let loss = loss_fn.forward(logits.clone(), labels_tensor(&batch.labels, device));
         evaluation.loss += loss.into_scalar().elem::<f64>() * batch.labels.len() as f64;
         for (truth, predicted) in batch.labels.iter().zip(predictions(logits)) {
