@@ -15,6 +15,7 @@ use burn::tensor::{Distribution, Int, Tensor, TensorData, ops::ConvOptions};
 use m3dfel::backbone::conv::{Conv3dBackend, ConvEpilogue, conv3d_portable};
 use m3dfel::kernels::conv3d_cubecl::{Choice, GpuKernels, choose, gpu_kernels};
 use m3dfel::{M3dfel, M3dfelBackend};
+use std::sync::{Mutex, MutexGuard};
 
 type GpuTrain = Autodiff<Wgpu>;
 type CpuTrain = Autodiff<Flex>;
@@ -57,8 +58,18 @@ fn on<B: Backend, const D: usize>(data: &TensorData, device: &B::Device) -> Tens
     Tensor::from_data(data.clone(), device)
 }
 
+/// Both tests draw from the CPU backend's one generator: run one at a time, so that the
+/// seeded test's draws are its own (in parallel, the other test's draws came in between and
+/// the training step ran on other, unseeded values).
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn my_turn() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 #[test]
 fn gpu_convolutions_and_both_gradients_equal_burns_cpu_convolution() {
+    let _turn = my_turn();
     assert_eq!(gpu_kernels(), GpuKernels::Fixed, "the project's kernels are the default");
     let device = WgpuDevice::default();
     let mut errors = Vec::new();
@@ -143,6 +154,7 @@ fn training_step<B: AutodiffBackend + M3dfelBackend>(
 fn one_training_step_on_wgpu_equals_the_cpu() {
     use m3dfel::weights::{Precision, WeightFile, safetensors_bytes};
 
+    let _turn = my_turn();
     let device = WgpuDevice::default();
     <Flex as Backend>::seed(&Default::default(), 7);
     let config = m3dfel::M3dfelConfig::preset("tiny").unwrap().with_frame_size(32);
@@ -157,11 +169,12 @@ fn one_training_step_on_wgpu_equals_the_cpu() {
     let gpu = training_step(&gpu_model, &clips, &labels, &device);
     let errors: Vec<(&str, f32)> = cpu.iter().zip(&gpu).map(|((name, c), (_, g))| (*name, relative_error(g, c, name))).collect();
     eprintln!("training step, wgpu vs CPU relative errors: {errors:?}");
-    // Every backbone convolution feeds a BatchNorm in training mode, whose backward makes the
-    // gradient at the convolution's output zero-mean per channel: the weight gradient is then
-    // a sum of many terms that mostly cancel, and both sides' rounding shows in it (measured
-    // over 12 random models and clips: the stem 1e-3 to 2e-3, stage 2 up to 6e-3 once; the
-    // single convolutions of the test above agree to 1e-6). A wrong kernel is off by far more.
-    let tolerance = |name: &str| if ["stem", "stage 2 conv1", "stage 2 shortcut"].contains(&name) { 2e-2 } else { 1e-4 };
-    assert!(errors.iter().all(|(name, e)| *e <= tolerance(name)), "a training step on wgpu differs from the CPU's: {errors:?}");
+    // Measured over seeds 1 to 30 (2026-12-06), the errors are bimodal: ~1e-5 everywhere, or,
+    // for 8 seeds, 2e-4 to 5e-3 in the backbone's gradients below some layer while the BiLSTM's
+    // and the classifier's stay at ~1e-5. The likely cause (not traced to the position): a ReLU
+    // deciding differently on the two sides for a pre-activation within rounding of zero: the whole gradient below it moves (the
+    // BatchNorm that follows every convolution makes its weight gradient a sum of terms that
+    // mostly cancel, so one position shows). Seed 7 has no such position, and with the tests run
+    // one at a time its figures repeat exactly, so every gradient is held to 1e-4.
+    assert!(errors.iter().all(|(_, e)| *e <= 1e-4), "a training step on wgpu differs from the CPU's (relative error > 1e-4): {errors:?}");
 }
