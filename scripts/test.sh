@@ -23,9 +23,11 @@ fi
 
 echo "== cargo test (native)"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
-cargo test --release --workspace
+# The trainer with its wgpu device, so that its GPU paths (a batch the GPU cannot hold) are
+# tested on lavapipe too.
+cargo test --release --workspace --features trainer/wgpu
 # The benchmarks are compiled (not run: CI never times anything), so that they cannot rot.
-cargo bench --workspace --no-run
+cargo bench --workspace --features trainer/wgpu --no-run
 
 # Every reader of files users are given, under libFuzzer: the inputs that once crashed a
 # reader (fuzz/regressions/), the seeds, then 10 s of fuzzing per target.

@@ -1,5 +1,9 @@
 //! Helpers shared by the command-line programs (`m3dfel`, `trainer`).
 
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 /// Groups the digits of a count by thousands: 46823384 → "46,823,384".
 ///
 /// ```
@@ -17,12 +21,33 @@ pub fn group_thousands(n: usize) -> String {
     out
 }
 
-/// Compute backends report an unusable device (no CUDA driver, no GPU adapter) by panicking,
-/// often on a worker thread. Turn that into one readable line and a non-zero exit.
+/// What the running command tells a person whose GPU ran out of memory: which of its own
+/// settings to change, and to what (the trainer: `--accumulation`). Set by the command once
+/// its settings are known; [`report_panics_as_errors`] prints it.
+static OUT_OF_MEMORY_ADVICE: Mutex<Option<String>> = Mutex::new(None);
+
+/// Makes `advice` (whole sentences) the end of the error a GPU out of memory becomes (replacing the
+/// previous one).
+pub fn advise_when_out_of_memory(advice: impl Into<String>) {
+    *OUT_OF_MEMORY_ADVICE.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(advice.into());
+}
+
+/// Compute backends report an unusable device (no CUDA driver, no GPU adapter) and a full GPU
+/// by panicking, often on their device thread. Turn that into one readable line and a
+/// non-zero exit; a GPU out of memory gets the running command's advice
+/// ([`advise_when_out_of_memory`]).
 pub fn report_panics_as_errors() {
     std::panic::set_hook(Box::new(|info| {
         if crate::reader_panics::caught() {
             return; // a reader's panic on a damaged file, reported as an error naming it
+        }
+        // A device thread's panic often makes the threads waiting on it panic too: the first
+        // reports and ends the process, the others wait for that.
+        static REPORTED: AtomicBool = AtomicBool::new(false);
+        if REPORTED.swap(true, Ordering::SeqCst) {
+            loop {
+                std::thread::park();
+            }
         }
         let message = info
             .payload()
@@ -30,17 +55,49 @@ pub fn report_panics_as_errors() {
             .map(String::as_str)
             .or_else(|| info.payload().downcast_ref::<&str>().copied())
             .unwrap_or("unknown failure");
-        // The first sentence, without the long lists some backends append after " - ".
-        let first_sentence = message.split(". ").next().and_then(|s| s.split(" - ").next()).unwrap_or(message);
-        eprintln!(
-            "error: the compute backend failed: {first_sentence} \
-             (try `--device cpu`; set RUST_BACKTRACE=1 and report it if the device should work)"
-        );
+        if std::io::stderr().is_terminal() {
+            eprint!("\r\x1b[2K"); // over a progress bar's line
+        }
+        let advice = OUT_OF_MEMORY_ADVICE.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        match out_of_memory(message, advice.as_deref()) {
+            Some(line) => eprintln!("error: {line}"),
+            None => {
+                // The first sentence of the first line, without the backtrace or the long
+                // lists some backends append after " - ".
+                let first_line = message.lines().next().unwrap_or(message);
+                let first_sentence = first_line.split(". ").next().and_then(|s| s.split(" - ").next()).unwrap_or(first_line);
+                eprintln!(
+                    "error: the compute backend failed: {first_sentence} \
+                     (try `--device cpu`; set RUST_BACKTRACE=1 and report it if the device should work)"
+                );
+            }
+        }
         if std::env::var_os("RUST_BACKTRACE").is_some() {
             eprintln!("{}", std::backtrace::Backtrace::force_capture());
         }
         std::process::exit(3);
     }));
+}
+
+/// The error line for a backend's panic `message` when it says the GPU is out of memory:
+/// CubeCL (CUDA and wgpu alike) unwraps `IoError::BufferTooBig` ("can't allocate buffer of
+/// size: N") where it reserves a tensor's memory; CUDA's own code is `CUDA_ERROR_OUT_OF_MEMORY`.
+fn out_of_memory(message: &str, advice: Option<&str>) -> Option<String> {
+    const TOO_BIG: &str = "can't allocate buffer of size: ";
+    let size = message.find(TOO_BIG).map(|at| {
+        let digits: String = message[at + TOO_BIG.len()..].chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<u64>().ok()
+    });
+    let lower = message.to_lowercase();
+    if size.is_none() && !["out of memory", "out-of-memory", "out_of_memory"].iter().any(|s| lower.contains(s)) {
+        return None;
+    }
+    let what = match size.flatten() {
+        Some(bytes) => format!("it could not allocate {} more for one tensor", bytesize::ByteSize(bytes).display().si()),
+        None => "it could not allocate memory".to_string(),
+    };
+    let advice = advice.unwrap_or("Use `--device cpu`, or a GPU with more memory.");
+    Some(format!("out of GPU memory: {what}. {advice}"))
 }
 
 /// Keeps freed memory for reuse (glibc on Linux; nothing elsewhere). Call first in `main`,
@@ -62,5 +119,25 @@ pub fn keep_freed_memory() {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX);
         libc::mallopt(libc::M_TOP_PAD, 512 << 20);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::out_of_memory;
+
+    #[test]
+    fn a_full_gpu_becomes_one_line_with_the_commands_advice() {
+        // As CubeCL's wgpu server panicked on lavapipe (trainer --batch-size 64 --frame-size 112).
+        let wgpu = "called `Result::unwrap()` on an `Err` value: can't allocate buffer of size: 154140672\nNo backtrace available";
+        assert_eq!(
+            out_of_memory(wgpu, Some("Try --accumulation 2.")).as_deref(),
+            Some("out of GPU memory: it could not allocate 154.1 MB more for one tensor. Try --accumulation 2.")
+        );
+        let launch = "An out-of-memory error happened during launch\nCaused by:\n  CUDA_ERROR_OUT_OF_MEMORY\nBacktrace\n";
+        let line = out_of_memory(launch, None).expect("recognized");
+        assert!(line.starts_with("out of GPU memory: it could not allocate memory.") && line.contains("--device cpu"), "{line}");
+        assert!(!line.contains('\n'), "one line: {line}");
+        assert_eq!(out_of_memory("No possible adapter available for backend", None), None);
     }
 }

@@ -110,6 +110,9 @@ struct Report {
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.runs > 0, "--runs must be at least 1");
     args.gpu_kernels.apply(args.device)?;
+    m3dfel::cli_support::advise_when_out_of_memory(
+        "The benchmark holds each batch of --train-batches and --inference-batches at once: measure smaller ones (each in a process of its own, as scripts/gpu-bench.sh does, so that one that does not fit costs no others).",
+    );
     let kernels = crate::kernel_cache::for_device(args.device);
     let mut measurements =
         with_autodiff_backend!(args.device, |B, device_at| measure::<B>(&args, &device_at(0), kernels.as_ref()))?;

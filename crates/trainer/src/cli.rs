@@ -65,12 +65,13 @@ pub struct TrainArgs {
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Clips per optimizer step. Default: 256 (paper), 16 (synthetic).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one())]
     pub batch_size: Option<usize>,
     /// Split each batch into this many micro-batches and accumulate their gradients (for
-    /// GPUs that cannot hold the whole batch).
-    #[arg(long, default_value_t = 1)]
-    pub accumulation: usize,
+    /// GPUs that cannot hold the whole batch; default 1). With --resume it replaces the run's
+    /// own, e.g. to continue on a GPU with less memory.
+    #[arg(long, value_parser = at_least_one())]
+    pub accumulation: Option<usize>,
     /// Peak learning rate. Default: 5e-4 (paper), 4e-3 (synthetic).
     #[arg(long)]
     pub lr: Option<f64>,
@@ -128,7 +129,7 @@ pub struct EvalArgs {
     #[command(flatten)]
     pub data: DatasetArgs,
     /// Clips per forward pass.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = at_least_one())]
     pub batch_size: usize,
     /// Compute device.
     #[arg(long, value_enum, default_value_t = Device::for_this_build())]
@@ -170,7 +171,7 @@ pub fn train_config(args: &TrainArgs) -> anyhow::Result<RunConfig> {
         model,
         epochs: args.epochs.unwrap_or(if synthetic { 7 } else { 300 }),
         batch_size: args.batch_size.unwrap_or(if synthetic { 16 } else { 256 }),
-        accumulation: args.accumulation.max(1),
+        accumulation: args.accumulation.unwrap_or(1),
         lr: pick(args.lr, 5e-4, 4e-3),
         min_lr: pick(args.min_lr, 5e-6, 2e-5),
         warmup_epochs: args.warmup_epochs.unwrap_or(if synthetic { 1 } else { 20 }),
@@ -182,3 +183,7 @@ pub fn train_config(args: &TrainArgs) -> anyhow::Result<RunConfig> {
     })
 }
 
+/// A count that must be at least 1 (clips per batch, micro-batches per step).
+fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..)
+}

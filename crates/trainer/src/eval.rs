@@ -16,6 +16,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let spec = args.data.spec();
     let (_, test) = spec.open()?;
     let file = WeightFile::read(&args.weights)?;
+    m3dfel::cli_support::advise_when_out_of_memory(match args.batch_size {
+        1 => "Evaluation holds one clip at a time and it does not fit: use `--device cpu`.".to_string(),
+        clips => format!("Evaluation holds --batch-size {clips} clips at once: give a smaller one, e.g. --batch-size {}.", clips / 2),
+    });
     with_autodiff_backend!(args.device, |B, device_at| {
         let device = device_at(0);
         type Inner = <B as burn::tensor::backend::AutodiffBackend>::InnerBackend;

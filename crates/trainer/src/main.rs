@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use trainer::cli::{EvalArgs, TrainArgs, train_config, workers};
-use trainer::train::{self, Resources};
+use trainer::train::{self, Resources, Start};
 use trainer::{bench, eval, synth, with_autodiff_backend};
 
 #[derive(Parser)]
@@ -49,7 +49,8 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         let kernels = trainer::kernel_cache::for_device(args.device);
         let resources =
             Resources { device_at, precision: args.precision, workers: workers(args.workers), progress: !args.quiet, kernels, kind: args.device };
-        train::run::<B>(config, &args.out, args.resume, resources).map(|_| ())
+        let start = if args.resume { Start::Resume { accumulation: args.accumulation } } else { Start::New };
+        train::run::<B>(config, &args.out, start, resources).map(|_| ())
     })
 }
 

@@ -280,3 +280,55 @@ fn resume_goes_back_past_a_damaged_checkpoint_and_stops_clearly_when_none_is_int
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn a_resumed_run_takes_a_new_accumulation_for_its_remaining_epochs() {
+    // A GPU with less memory than the one a run started on: it continues with smaller
+    // micro-batches. The run redoes epoch 3 (its checkpoint removed) with --accumulation 2.
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole");
+    run(&mut small_run(&whole));
+    let resumed = dir.path().join("resumed");
+    copy_folder(&whole, &resumed);
+    std::fs::remove_dir_all(resumed.join("checkpoints/epoch-0003")).unwrap();
+
+    let refused = small_run(&resumed).args(["--resume", "--accumulation", "3"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("--batch-size 8 is not a multiple of --accumulation 3"), "{stderr}");
+
+    let stdout = String::from_utf8(run(small_run(&resumed).args(["--resume", "--accumulation", "2"])).stdout).unwrap();
+    assert!(stdout.contains("after epoch 2 of 3") && stdout.contains("--accumulation 2 in place of the run's 1"), "{stdout}");
+    assert!(stdout.contains("micro-batches of 4"), "{stdout}");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(resumed.join("checkpoints/epoch-0003/state.json")).unwrap()).unwrap();
+    assert_eq!(state["config"]["accumulation"], 2, "the checkpoint keeps the new accumulation for later resumes");
+    // Epochs 1 and 2 are the run's own; epoch 3 trained on the same clips in micro-batches
+    // of 4, whose BatchNorm statistics differ from those of 8 (an ignored option would repeat
+    // the uninterrupted run's epoch 3 exactly, as resuming does).
+    let metrics = |dir: &Path| read_jsonl(&dir.join("metrics.jsonl")).iter().map(deterministic).collect::<Vec<_>>();
+    let (before, after) = (metrics(&whole), metrics(&resumed));
+    assert_eq!(after.len(), 6);
+    assert_eq!(after[..4], before[..4]);
+    assert_ne!(after[4]["loss"], before[4]["loss"], "epoch 3 trained as before: {:?}", after[4]);
+}
+
+/// A GPU that cannot hold a training step: one line that says so and which --accumulation
+/// to give, not a panic. On wgpu natively (in CI Mesa's lavapipe, whose largest buffer is
+/// 128 MiB): 64 clips of 16 × 3 × 112 × 112 f32 values are 154,140,672 bytes.
+#[cfg(feature = "wgpu")]
+#[test]
+fn a_batch_the_gpu_cannot_hold_is_reported_with_the_accumulation_to_give() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = trainer()
+        .args(["--device", "wgpu", "--batch-size", "64", "--frame-size", "112", "--train-clips", "64", "--test-clips", "7"])
+        .args(["--epochs", "1", "--quiet", "--out"])
+        .arg(dir.path().join("run"))
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("error: out of GPU memory: it could not allocate 154.1 MB more"), "{stderr}");
+    assert!(stderr.contains("holds 64 clips on the GPU") && stderr.contains("`--accumulation 2` for 32 at a time"), "{stderr}");
+}

@@ -4,6 +4,7 @@
 
 pub mod checkpoint;
 pub mod metrics;
+pub mod out_of_memory;
 pub mod schedule;
 
 use std::path::{Path, PathBuf};
@@ -323,19 +324,36 @@ fn report_skipped(out: &Path, skipped: &[Skipped]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Trains a model as `config` says, writing everything into `out`. With `resume`, continues
-/// from the newest checkpoint in `out` (the configuration stored there wins).
-pub fn run<B>(mut config: RunConfig, out: &Path, resume: bool, resources: Resources<B::Device>) -> anyhow::Result<Summary>
+/// A new run, or the run in `out` continued from its newest checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    New,
+    /// The configuration stored in the checkpoint wins, but for the micro-batches per step,
+    /// where given: how the batches are split to fit the hardware, not which clips they hold.
+    Resume { accumulation: Option<usize> },
+}
+
+/// Trains a model as `config` says, writing everything into `out`; or, with `Start::Resume`,
+/// continues the run there.
+pub fn run<B>(mut config: RunConfig, out: &Path, start: Start, resources: Resources<B::Device>) -> anyhow::Result<Summary>
 where
     B: AutodiffBackend + M3dfelBackend,
     B::InnerBackend: M3dfelBackend,
 {
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create the output folder", out.display()))?;
+    let resume = matches!(start, Start::Resume { .. });
     let resumed = if resume { checkpoint::newest_intact(out)? } else { None };
+    let mut replaced_accumulation = None;
     let mut state = match resumed.clone() {
-        Some((_, state)) => {
+        Some((_, mut state)) => {
+            println!("resuming {} after epoch {} of {}", out.display(), state.epochs_done, state.config.epochs);
+            if let Start::Resume { accumulation: Some(accumulation) } = start
+                && accumulation != state.config.accumulation
+            {
+                replaced_accumulation = Some(state.config.accumulation);
+                state.config.accumulation = accumulation;
+            }
             config = state.config.clone();
-            println!("resuming {} after epoch {} of {}", out.display(), state.epochs_done, config.epochs);
             state
         }
         None if resume => bail!("{}: nothing to resume (no checkpoint in {}); start without --resume",
@@ -355,7 +373,15 @@ where
     model_config.validate().map_err(anyhow::Error::msg)?;
     resources.kind.check_replicas(config.replicas)?;
     if config.batch_size % config.accumulation != 0 {
-        bail!("--batch-size {} is not a multiple of --accumulation {}", config.batch_size, config.accumulation);
+        bail!("--batch-size {} is not a multiple of --accumulation {}{}", config.batch_size, config.accumulation,
+            if resume { " (the batch size of the run resumed)" } else { "" });
+    }
+    m3dfel::cli_support::advise_when_out_of_memory(out_of_memory::advice(&config, resume));
+    if let Some(before) = replaced_accumulation {
+        println!(
+            "--accumulation {} in place of the run's {before}: the same clips per optimizer step, in micro-batches of {} (BatchNorm's batch statistics are taken over each)",
+            config.accumulation, config.batch_size / config.accumulation
+        );
     }
 
     let (train, test) = config.dataset.open()?;
