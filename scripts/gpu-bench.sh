@@ -45,6 +45,36 @@ autotuned=${TRAINER_AUTOTUNE:+$(unpack "$TRAINER_AUTOTUNE" m3dfel-trainer-autotu
 { nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader || echo "nvidia-smi failed"; } 2>&1 | tee "$out/gpu.txt"
 "$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())' | tee -a "$out/gpu.txt"
 
+# Burn compiles every CUDA kernel when first used, with NVRTC (libnvrtc, found on the library
+# path) and the toolkit's headers (include/cuda_runtime.h under CUDA_PATH, else /usr/local/cuda);
+# the trainer checks both before it starts and prints "CUDA: <GPU>; driver …, NVRTC …" or one
+# line saying what is missing. Where the defaults lack them, take them from the toolkit that
+# nvcc belongs to, or from PyTorch's CUDA wheels (site-packages/nvidia/cu13, or nvidia/cuda_runtime
+# and nvidia/cuda_nvrtc for CUDA 12).
+if [[ "$device" == cuda ]]; then
+    roots=("${CUDA_PATH:-/usr/local/cuda}")
+    command -v nvcc > /dev/null && roots+=("$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")")
+    mapfile -t -O "${#roots[@]}" roots < <("$python" -c 'import nvidia, os
+for p in nvidia.__path__:
+    for d in sorted(os.listdir(p)): print(os.path.join(p, d))' 2> /dev/null)
+    if [[ ! -f "${roots[0]}/include/cuda_runtime.h" ]]; then
+        for root in "${roots[@]}"; do
+            [[ -f "$root/include/cuda_runtime.h" ]] && { export CUDA_PATH=$root; break; }
+        done
+    fi
+    if ! ldconfig -p 2> /dev/null | grep -q 'libnvrtc\.so'; then
+        for root in "${roots[@]}"; do
+            for lib in "$root/lib64" "$root/lib"; do
+                if compgen -G "$lib/libnvrtc.so*" > /dev/null; then
+                    export LD_LIBRARY_PATH=$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+                    break 2
+                fi
+            done
+        done
+    fi
+    echo "CUDA_PATH=${CUDA_PATH:-(unset)} LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-(unset)}" | tee -a "$out/gpu.txt"
+fi
+
 # Burn compiles its CUDA kernels at run time (NVRTC). The trainer keeps the compiled kernels
 # (PTX) and any autotune results in its kernel cache (M3DFEL_KERNEL_CACHE, here in the output
 # folder, fresh: the first measurement is a cold start) and counts its compilations. With
@@ -96,6 +126,8 @@ if [[ -n "$autotuned" ]]; then
         --inference-batches --gpu-kernels autotune --train-batches "${batch_list[0]}"
 fi
 
+# What the trainer found (its first line on CUDA), or why it could not start.
+grep -h -m1 -e '^CUDA: ' -e '^error: ' "$out"/m3dfel-*.log 2> /dev/null | sort -u | tee -a "$out/gpu.txt"
 "$python" - "$out" "$preset" "$batches" <<'PY'
 import glob, json, os, sys
 out, preset, batches = sys.argv[1], sys.argv[2], [int(b) for b in sys.argv[3].split(",")]

@@ -24,10 +24,12 @@ fi
 echo "== cargo test (native)"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 # The trainer with its wgpu device, so that its GPU paths (a batch the GPU cannot hold) are
-# tested on lavapipe too.
-cargo test --release --workspace --features trainer/wgpu
+# tested on lavapipe too; m3dfel with CUDA for the check of what CUDA needs from a machine
+# (tests/cuda_check.rs: no GPU needed, the driver and NVRTC are stand-ins built with cc).
+features=trainer/wgpu,m3dfel/cuda
+cargo test --release --workspace --features "$features"
 # The benchmarks are compiled (not run: CI never times anything), so that they cannot rot.
-cargo bench --workspace --features trainer/wgpu --no-run
+cargo bench --workspace --features "$features" --no-run
 
 # Every reader of files users are given, under libFuzzer: the inputs that once crashed a
 # reader (fuzz/regressions/), the seeds, then 10 s of fuzzing per target.

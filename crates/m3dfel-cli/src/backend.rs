@@ -30,11 +30,16 @@ macro_rules! with_backend {
                 $body
             }
             #[cfg(feature = "cuda")]
-            $crate::backend::Device::Cuda => {
-                type $B = burn::backend::Cuda;
-                let $dev = burn::backend::cuda::CudaDevice::default();
-                $body
-            }
+            $crate::backend::Device::Cuda => match m3dfel::cuda_check::check(1) {
+                // Burn's CUDA runtime panics on its device thread for what the check finds
+                // missing, some of it only at the first kernel: say it first, in one line.
+                Err(unavailable) => Err(anyhow::Error::new(unavailable)),
+                Ok(_) => {
+                    type $B = burn::backend::Cuda;
+                    let $dev = burn::backend::cuda::CudaDevice::default();
+                    $body
+                }
+            },
             #[cfg(not(feature = "cuda"))]
             $crate::backend::Device::Cuda => Err(anyhow::anyhow!(
                 "this m3dfel was built without CUDA; rebuild with `cargo build --release --bin m3dfel --features cuda`"

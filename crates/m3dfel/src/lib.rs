@@ -27,6 +27,8 @@ pub mod backbone;
 pub mod classes;
 pub mod cli_support;
 pub mod config;
+#[cfg(feature = "cuda")]
+pub mod cuda_check;
 pub mod dliam;
 pub mod face;
 pub mod frames;

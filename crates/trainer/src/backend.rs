@@ -26,7 +26,7 @@ impl Device {
     /// runs: Burn 0.21's CubeCL runtimes copy every tensor between two GPUs with collective
     /// communication (`to_client_tensor`: NCCL's send and receive on CUDA), which its wgpu
     /// runtime does not have (it would stop at the first copy), and which on CUDA needs
-    /// NVIDIA's NCCL library, loaded at run time.
+    /// NVIDIA's NCCL library, loaded at run time; and on CUDA, a GPU for each replica.
     pub fn check_replicas(self, replicas: usize) -> anyhow::Result<()> {
         match self {
             _ if replicas <= 1 => Ok(()),
@@ -35,15 +35,17 @@ impl Device {
                 "--replicas {replicas}: training on several GPUs needs --device cuda (Burn 0.21 cannot copy \
                  tensors between wgpu devices); use --replicas 1 with --device wgpu"
             ),
-            Device::Cuda => nccl_present(replicas),
+            Device::Cuda => several_gpus(replicas),
         }
     }
 }
 
-/// NCCL as cudarc (Burn's CUDA bindings) loads it: `libnccl.so`, `libnccl.so.<CUDA major>` and
-/// a few other names on the library path. PyTorch's wheels ship only `libnccl.so.2`.
+/// As many GPUs as replicas, and NCCL as cudarc (Burn's CUDA bindings) loads it:
+/// `libnccl.so`, `libnccl.so.<CUDA major>` and a few other names on the library path.
+/// PyTorch's wheels ship only `libnccl.so.2`.
 #[cfg(feature = "cuda")]
-fn nccl_present(replicas: usize) -> anyhow::Result<()> {
+fn several_gpus(replicas: usize) -> anyhow::Result<()> {
+    m3dfel::cuda_check::check(replicas)?;
     // SAFETY: only tries to load the library (dlopen), as cudarc itself does on first use.
     if unsafe { cudarc::nccl::sys::is_culib_present() } {
         return Ok(());
@@ -59,7 +61,7 @@ fn nccl_present(replicas: usize) -> anyhow::Result<()> {
 
 /// Without the `cuda` feature `--device cuda` is refused before replicas matter.
 #[cfg(not(feature = "cuda"))]
-fn nccl_present(_replicas: usize) -> anyhow::Result<()> {
+fn several_gpus(_replicas: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
@@ -149,11 +151,17 @@ macro_rules! with_autodiff_backend {
                 $body
             }
             #[cfg(feature = "cuda")]
-            $crate::backend::Device::Cuda => {
-                type $B = burn::backend::Autodiff<burn::backend::Cuda>;
-                let $dev = |index: usize| burn::backend::cuda::CudaDevice::new(index);
-                $body
-            }
+            $crate::backend::Device::Cuda => match m3dfel::cuda_check::check(1) {
+                // Burn's CUDA runtime panics on its device thread for what the check finds
+                // missing, some of it only at the first kernel: say it first, in one line.
+                Err(unavailable) => Err(anyhow::Error::new(unavailable)),
+                Ok(setup) => {
+                    println!("{setup}");
+                    type $B = burn::backend::Autodiff<burn::backend::Cuda>;
+                    let $dev = |index: usize| burn::backend::cuda::CudaDevice::new(index);
+                    $body
+                }
+            },
             #[allow(unreachable_patterns)]
             other => {
                 let name = format!("{other:?}").to_lowercase();
