@@ -46,7 +46,8 @@ autotuned=${TRAINER_AUTOTUNE:+$(unpack "$TRAINER_AUTOTUNE" m3dfel-trainer-autotu
 "$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())' | tee -a "$out/gpu.txt"
 
 # Burn compiles every CUDA kernel when first used, with NVRTC (libnvrtc, found on the library
-# path) and the toolkit's headers (include/cuda_runtime.h under CUDA_PATH, else /usr/local/cuda);
+# path) and the toolkit's headers (include/cuda_runtime.h and crt/mma.h under CUDA_PATH, else
+# /usr/local/cuda; scripts/cuda-kernels.sh compiles them all without a GPU beforehand);
 # the trainer checks both before it starts and prints "CUDA: <GPU>; driver …, NVRTC …" or one
 # line saying what is missing. Where the defaults lack them, take them from the toolkit that
 # nvcc belongs to, or from PyTorch's CUDA wheels (site-packages/nvidia/cu13, or nvidia/cuda_runtime
@@ -57,9 +58,10 @@ if [[ "$device" == cuda ]]; then
     mapfile -t -O "${#roots[@]}" roots < <("$python" -c 'import nvidia, os
 for p in nvidia.__path__:
     for d in sorted(os.listdir(p)): print(os.path.join(p, d))' 2> /dev/null)
-    if [[ ! -f "${roots[0]}/include/cuda_runtime.h" ]]; then
+    has_headers() { [[ -f "$1/include/cuda_runtime.h" && -f "$1/include/crt/mma.h" ]]; }
+    if ! has_headers "${roots[0]}"; then
         for root in "${roots[@]}"; do
-            [[ -f "$root/include/cuda_runtime.h" ]] && { export CUDA_PATH=$root; break; }
+            has_headers "$root" && { export CUDA_PATH=$root; break; }
         done
     fi
     if ! ldconfig -p 2> /dev/null | grep -q 'libnvrtc\.so'; then

@@ -62,21 +62,36 @@ pub fn report_panics_as_errors() {
         match out_of_memory(message, advice.as_deref()) {
             Some(line) => eprintln!("error: {line}"),
             None => {
-                // The first sentence of the first line, without the backtrace or the long
-                // lists some backends append after " - ".
-                let first_line = message.lines().next().unwrap_or(message);
-                let first_sentence = first_line.split(". ").next().and_then(|s| s.split(" - ").next()).unwrap_or(first_line);
                 eprintln!(
-                    "error: the compute backend failed: {first_sentence} \
-                     (try `--device cpu`; set RUST_BACKTRACE=1 and report it if the device should work)"
+                    "error: the compute backend failed: {} \
+                     (try `--device cpu`; set RUST_BACKTRACE=1 and report it if the device should work)",
+                    backend_failure(message)
                 );
             }
         }
         if std::env::var_os("RUST_BACKTRACE").is_some() {
-            eprintln!("{}", std::backtrace::Backtrace::force_capture());
+            eprintln!("the whole message:\n{message}\n{}", std::backtrace::Backtrace::force_capture());
         }
         std::process::exit(3);
     }));
+}
+
+/// A backend's panic `message` in a few words: the first sentence of its first line, without
+/// the long lists some backends append after " - ", and, where CubeCL's errors nest causes
+/// below it ("…\nCaused by:\n  reason\n…"), the innermost cause's first line, which is what
+/// names the failing CUDA or wgpu call or the compiler's error.
+fn backend_failure(message: &str) -> String {
+    let sentence = |line: &str| line.split(". ").next().and_then(|s| s.split(" - ").next()).unwrap_or(line).trim().to_string();
+    let first = sentence(message.lines().next().unwrap_or(message));
+    let lines: Vec<&str> = message.lines().collect();
+    let innermost = lines.iter().rposition(|line| line.trim() == "Caused by:").and_then(|at| {
+        // A compiler's log starts on the line after its "[Compilation Error]" heading.
+        lines[at + 1..].iter().map(|line| line.trim().trim_start_matches("[Compilation Error]").trim()).find(|line| !line.is_empty())
+    });
+    match innermost {
+        Some(cause) => format!("{first}: {}", sentence(cause)),
+        None => first,
+    }
 }
 
 /// The error line for a backend's panic `message` when it says the GPU is out of memory:
@@ -125,6 +140,22 @@ pub fn keep_freed_memory() {
 #[cfg(test)]
 mod tests {
     use super::out_of_memory;
+
+    #[test]
+    fn a_backend_failure_keeps_the_innermost_cause_cubecl_gives_below_it() {
+        let launch = "Error while reading data: An error happened during execution\nCaused by:\n  Unable to load the PTX: DriverError(CUDA_ERROR_UNSUPPORTED_PTX_VERSION, \"the provided PTX was compiled with an unsupported toolchain.\")\nBacktrace:\n  0: foo\n";
+        assert_eq!(
+            super::backend_failure(launch),
+            "Error while reading data: An error happened during execution: Unable to load the PTX: DriverError(CUDA_ERROR_UNSUPPORTED_PTX_VERSION, \"the provided PTX was compiled with an unsupported toolchain.\")"
+        );
+        let compilation = "Error while reading data: An error happened during execution\nCaused by:\n  The server is in an invalid state\nCaused by:\n  [Launch(A compilation error happened during launch\nCaused by:\n  [Compilation Error] \n    include/crt/mma.h(1): error: #error directive: broken\n    1 error detected\n[Source]\n";
+        assert_eq!(
+            super::backend_failure(compilation),
+            "Error while reading data: An error happened during execution: include/crt/mma.h(1): error: #error directive: broken"
+        );
+        let adapter = "No possible adapter available for backend. Falling back to first available.\nmore";
+        assert_eq!(super::backend_failure(adapter), "No possible adapter available for backend");
+    }
 
     #[test]
     fn a_full_gpu_becomes_one_line_with_the_commands_advice() {

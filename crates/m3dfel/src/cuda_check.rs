@@ -4,8 +4,8 @@
 //! deep inside its device thread, some only at the first kernel: the NVIDIA driver's
 //! `libcuda` (loaded at run time), a GPU the driver can start, NVRTC (`libnvrtc`, CUDA's
 //! run-time compiler: every kernel is compiled when first used) and the CUDA toolkit's
-//! headers (each kernel includes `cuda_runtime.h`, from `CUDA_PATH`, `/usr/local/cuda`,
-//! `/opt/cuda`, or `/usr` where `nvcc` is in `/usr/bin`). The kernels NVRTC compiles load
+//! headers ([`HEADERS`], from `CUDA_PATH`, `/usr/local/cuda`, `/opt/cuda`, or `/usr` where
+//! `nvcc` is in `/usr/bin`). The kernels NVRTC compiles load
 //! only on a driver of the same CUDA version or newer. [`check`] asks for each in that order
 //! and says what is missing in one line with what to do about it.
 
@@ -110,8 +110,10 @@ pub enum CudaUnavailable {
     NvrtcNewerThanDriver { nvrtc: CudaVersion, driver: CudaVersion },
     #[error(
         "the CUDA toolkit's headers were not found ({looked}): Burn compiles every GPU kernel when first used, \
-         and each includes cuda_runtime.h. Install the CUDA toolkit, or set CUDA_PATH to the folder that holds \
-         include/cuda_runtime.h; or run on the CPU with `--device cpu`"
+         and they include cuda_runtime.h and (the tensor-core ones) mma.h with crt/mma.h. Install the CUDA \
+         toolkit, or set CUDA_PATH to a folder whose include/ has them (PyTorch's CUDA 13 wheels: \
+         site-packages/nvidia/cu13, after `pip install nvidia-cuda-crt` of nvidia-cuda-runtime's version); \
+         or run on the CPU with `--device cpu`"
     )]
     NoHeaders { looked: String },
 }
@@ -187,6 +189,13 @@ fn driver_failed(error: result::DriverError) -> CudaUnavailable {
     CudaUnavailable::DriverFailed { name, description, advice }
 }
 
+/// The headers Burn's CUDA kernels include from the toolkit: every kernel `cuda_runtime.h`, the
+/// tensor-core ones `mma.h`, which includes `crt/mma.h`. Measured (2026-12-07, NVRTC 13.2 and
+/// the null driver of `scripts/cuda-kernels.sh`): with PyTorch's CUDA 13 wheels alone, which
+/// have `cuda_runtime.h` and `mma.h` but no `crt/`, 240 kernels of a training step compiled and
+/// the first tensor-core matrix product did not ("cannot open source file crt/mma.h").
+const HEADERS: [&str; 2] = ["cuda_runtime.h", "crt/mma.h"];
+
 /// The toolkit's header folder, where Burn's CUDA runtime looks for it.
 fn headers() -> Result<PathBuf, CudaUnavailable> {
     let Some(root) = cubecl_cuda::install::cuda_path() else {
@@ -195,12 +204,14 @@ fn headers() -> Result<PathBuf, CudaUnavailable> {
         });
     };
     let include = root.join("include");
-    if include.join("cuda_runtime.h").is_file() {
+    let missing: Vec<String> =
+        HEADERS.iter().filter(|header| !include.join(header).is_file()).map(|header| format!("include/{header}")).collect();
+    if missing.is_empty() {
         return Ok(include);
     }
     let root = match std::env::var_os("CUDA_PATH") {
         Some(_) => format!("CUDA_PATH={}, which", root.display()),
         None => root.display().to_string(),
     };
-    Err(CudaUnavailable::NoHeaders { looked: format!("{root} has no include/cuda_runtime.h") })
+    Err(CudaUnavailable::NoHeaders { looked: format!("{root} has no {}", missing.join(" and no ")) })
 }

@@ -53,7 +53,7 @@ int nvrtcVersion(int *major, int *minor) {
 struct StandIns {
     driver: PathBuf,
     driver_and_nvrtc: PathBuf,
-    /// A CUDA_PATH with include/cuda_runtime.h in it.
+    /// A CUDA_PATH with the headers the kernels include (stand-ins too).
     toolkit: PathBuf,
 }
 
@@ -64,10 +64,12 @@ fn stand_ins() -> &'static StandIns {
         let driver = root.join("driver");
         let driver_and_nvrtc = root.join("driver-and-nvrtc");
         let toolkit = root.join("toolkit");
-        for folder in [&driver, &driver_and_nvrtc, &toolkit.join("include")] {
+        for folder in [&driver, &driver_and_nvrtc, &toolkit.join("include/crt")] {
             std::fs::create_dir_all(folder).unwrap();
         }
-        std::fs::write(toolkit.join("include/cuda_runtime.h"), "// stand-in\n").unwrap();
+        for header in ["cuda_runtime.h", "mma.h", "crt/mma.h"] {
+            std::fs::write(toolkit.join("include").join(header), "// stand-in\n").unwrap();
+        }
         compile(FAKE_DRIVER, &driver.join("libcuda.so"));
         compile(FAKE_DRIVER, &driver_and_nvrtc.join("libcuda.so"));
         compile(FAKE_NVRTC, &driver_and_nvrtc.join("libnvrtc.so"));
@@ -205,8 +207,15 @@ fn without_the_toolkits_headers_it_says_where_it_looked() {
     let message = check_in_a_process(&stand_ins().driver_and_nvrtc, 1, &[("CUDA_PATH", cuda_path)]).unwrap_err();
     assert_says(
         &message,
-        &[&format!("CUDA_PATH={cuda_path}, which has no include/cuda_runtime.h"), "CUDA toolkit", "--device cpu"],
+        &[&format!("CUDA_PATH={cuda_path}, which has no include/cuda_runtime.h and no include/crt/mma.h"), "CUDA toolkit", "--device cpu"],
     );
+    // PyTorch's CUDA 13 wheels bring cuda_runtime.h and mma.h, not the crt/ headers mma.h includes.
+    std::fs::create_dir_all(empty.path().join("include")).unwrap();
+    for header in ["cuda_runtime.h", "mma.h"] {
+        std::fs::write(empty.path().join("include").join(header), "// stand-in\n").unwrap();
+    }
+    let message = check_in_a_process(&stand_ins().driver_and_nvrtc, 1, &[("CUDA_PATH", cuda_path)]).unwrap_err();
+    assert_says(&message, &[&format!("CUDA_PATH={cuda_path}, which has no include/crt/mma.h)"), "pip install nvidia-cuda-crt"]);
 }
 
 #[test]
