@@ -4,10 +4,10 @@
 //! deep inside its device thread, some only at the first kernel: the NVIDIA driver's
 //! `libcuda` (loaded at run time), a GPU the driver can start, NVRTC (`libnvrtc`, CUDA's
 //! run-time compiler: every kernel is compiled when first used) and the CUDA toolkit's
-//! headers ([`HEADERS`], from `CUDA_PATH`, `/usr/local/cuda`, `/opt/cuda`, or `/usr` where
-//! `nvcc` is in `/usr/bin`). The kernels NVRTC compiles load
-//! only on a driver of the same CUDA version or newer. [`check`] asks for each in that order
-//! and says what is missing in one line with what to do about it.
+//! headers (`cuda_runtime.h`, `crt/mma.h`; from `CUDA_PATH`, `/usr/local/cuda`, `/opt/cuda`,
+//! or `/usr` where `nvcc` is in `/usr/bin`). The kernels NVRTC compiles load only on a driver
+//! of the same CUDA version or newer. [`check`] asks for each in that order and says what is
+//! missing in one line with what to do about it.
 
 use std::fmt;
 use std::path::PathBuf;
