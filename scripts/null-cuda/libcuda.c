@@ -1,10 +1,14 @@
-/* A null CUDA driver (libcuda.so) for scripts/cuda-kernels.sh: one device whose memory is host
-   memory and whose kernels do nothing, so that Burn's CUDA runtime runs a whole training step
-   on a machine without a GPU and compiles every kernel of it with the real NVRTC. The driver
-   functions Burn 0.21 (cubecl-cuda 0.10, cudarc 0.19) calls, with the CUDA driver API's
-   signatures; a missing one stops the run with "Missing symbol cuX".
+/* A null CUDA driver (libcuda.so): devices whose memory is host memory and whose kernels do
+   nothing. scripts/cuda-kernels.sh runs a whole training step of Burn's CUDA runtime on it, on a
+   machine without a GPU, so that every kernel of the step is compiled with the real NVRTC;
+   crates/m3dfel/tests/cuda_check.rs makes it answer as a machine that lacks something would.
+   The driver functions Burn 0.21 (cubecl-cuda 0.10, cudarc 0.19) calls, with the CUDA driver
+   API's signatures; a missing one stops the run with "Missing symbol cuX".
    NULLCUDA_CC: the compute capability to report (default 9.0, Hopper: kernels for sm_90a).
-   NULLCUDA_PTX_DIR: a folder to write each module's PTX into (00001.ptx, …). */
+   NULLCUDA_PTX_DIR: a folder to write each module's PTX into (00001.ptx, …).
+   NULLCUDA_INIT: the error cuInit returns (default 0, success), NULLCUDA_GPUS: how many
+   devices there are (default 1), NULLCUDA_DRIVER: the CUDA version the driver reports, as
+   1000 × major + 10 × minor (default 99000: newer than any NVRTC). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +16,7 @@
 typedef unsigned long long dptr;
 static int handles[16];
 static long modules;
+static int from_env(const char *name, int fallback) { const char *v = getenv(name); return v ? atoi(v) : fallback; }
 /* NULLCUDA_CC "major.minor" (default 9.0): part 0 or 1. */
 static int capability(int part) {
     const char *cc = getenv("NULLCUDA_CC");
@@ -19,12 +24,14 @@ static int capability(int part) {
     if (cc) sscanf(cc, "%d.%d", &major, &minor);
     return part ? minor : major;
 }
-int cuInit(unsigned f) { return 0; }
-/* Newer than any NVRTC, so that cuda_check accepts whichever is given. */
-int cuDriverGetVersion(int *v) { *v = 99000; return 0; }
-int cuDeviceGetCount(int *n) { *n = 1; return 0; }
-int cuDeviceGet(int *d, int i) { if (i) return 101; *d = 0; return 0; }
-int cuDeviceGetName(char *s, int n, int d) { snprintf(s, n, "null CUDA device (sm_%d%d)", capability(0), capability(1)); return 0; }
+int cuInit(unsigned f) { return from_env("NULLCUDA_INIT", 0); }
+int cuDriverGetVersion(int *v) { *v = from_env("NULLCUDA_DRIVER", 99000); return 0; }
+int cuDeviceGetCount(int *n) { *n = from_env("NULLCUDA_GPUS", 1); return 0; }
+int cuDeviceGet(int *d, int i) {
+    if (i >= from_env("NULLCUDA_GPUS", 1)) return 101; /* CUDA_ERROR_INVALID_DEVICE */
+    *d = i; return 0;
+}
+int cuDeviceGetName(char *s, int n, int d) { snprintf(s, n, "null CUDA device %d (sm_%d%d)", d, capability(0), capability(1)); return 0; }
 int cuDeviceTotalMem_v2(size_t *b, int d) { *b = (size_t)80 << 30; return 0; }
 int cuMemGetInfo_v2(size_t *f, size_t *t) { *f = (size_t)78 << 30; *t = (size_t)80 << 30; return 0; }
 int cuDeviceGetAttribute(int *v, int a, int d) {
@@ -44,8 +51,20 @@ int cuDeviceGetAttribute(int *v, int a, int d) {
     }
     return 0;
 }
-int cuGetErrorName(int e, const char **s) { *s = "CUDA_ERROR_NULL_DRIVER"; return 0; }
-int cuGetErrorString(int e, const char **s) { *s = "null driver"; return 0; }
+/* The driver's name and words for the errors this driver can return. */
+static const struct { int code; const char *name, *text; } errors[] = {
+    {100, "CUDA_ERROR_NO_DEVICE", "no CUDA-capable device is detected"},
+    {101, "CUDA_ERROR_INVALID_DEVICE", "invalid device ordinal"},
+    {803, "CUDA_ERROR_SYSTEM_DRIVER_MISMATCH", "system has unsupported display driver / cuda driver combination"},
+    {999, "CUDA_ERROR_UNKNOWN", "unknown error"},
+};
+static int describe(int e, const char **s, int text) {
+    for (size_t i = 0; i < sizeof errors / sizeof errors[0]; i++)
+        if (errors[i].code == e) { *s = text ? errors[i].text : errors[i].name; return 0; }
+    return 1; /* CUDA_ERROR_INVALID_VALUE, as the driver answers for a code it does not know */
+}
+int cuGetErrorName(int e, const char **s) { return describe(e, s, 0); }
+int cuGetErrorString(int e, const char **s) { return describe(e, s, 1); }
 int cuDevicePrimaryCtxRetain(void **c, int d) { *c = &handles[0]; return 0; }
 int cuDevicePrimaryCtxRelease_v2(int d) { return 0; }
 int cuCtxSetCurrent(void *c) { return 0; }

@@ -1,44 +1,17 @@
 //! `cuda_check` against what a machine can lack: each case runs in a process of its own
 //! (the CUDA libraries are loaded once per process), on the library path this test chooses.
-//! The driver and NVRTC are stand-ins built here with the C compiler: shared libraries that
-//! export the CUDA functions the check calls, with the documented signatures, answering as
-//! the environment tells them (a missing GPU, a mismatched driver, an NVRTC newer than the
-//! driver); the case "no driver at all" uses the real loader on this machine, where none is.
+//! The driver and NVRTC are stand-ins built here with the C compiler: the null CUDA driver of
+//! `scripts/null-cuda/` and a one-function NVRTC, shared libraries that export the CUDA
+//! functions the check calls, with the documented signatures, answering as the environment
+//! tells them (a missing GPU, a mismatched driver, an NVRTC newer than the driver); the case
+//! "no driver at all" uses the real loader on this machine, where none is.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-const FAKE_DRIVER: &str = r#"
-#include <stdio.h>
-#include <stdlib.h>
-static int from_env(const char *name, int fallback) { const char *v = getenv(name); return v ? atoi(v) : fallback; }
-int cuInit(unsigned flags) { return from_env("FAKE_CUDA_INIT", 0); }
-int cuDriverGetVersion(int *version) { *version = from_env("FAKE_CUDA_DRIVER", 13000); return 0; }
-int cuDeviceGetCount(int *count) { *count = from_env("FAKE_CUDA_GPUS", 1); return 0; }
-int cuDeviceGet(int *device, int ordinal) {
-    if (ordinal >= from_env("FAKE_CUDA_GPUS", 1)) return 101; /* CUDA_ERROR_INVALID_DEVICE */
-    *device = ordinal; return 0;
-}
-int cuDeviceGetName(char *name, int length, int device) { snprintf(name, length, "Stand-in GPU %d", device); return 0; }
-int cuDeviceTotalMem_v2(size_t *bytes, int device) { *bytes = (size_t)80 << 30; return 0; }
-int cuGetErrorName(int error, const char **name) {
-    switch (error) {
-        case 100: *name = "CUDA_ERROR_NO_DEVICE"; return 0;
-        case 803: *name = "CUDA_ERROR_SYSTEM_DRIVER_MISMATCH"; return 0;
-        case 999: *name = "CUDA_ERROR_UNKNOWN"; return 0;
-        default: return 1;
-    }
-}
-int cuGetErrorString(int error, const char **text) {
-    switch (error) {
-        case 100: *text = "no CUDA-capable device is detected"; return 0;
-        case 803: *text = "system has unsupported display driver / cuda driver combination"; return 0;
-        case 999: *text = "unknown error"; return 0;
-        default: return 1;
-    }
-}
-"#;
+/// The project's null CUDA driver, answering as `NULLCUDA_*` variables tell it.
+const NULL_DRIVER: &str = include_str!("../../../scripts/null-cuda/libcuda.c");
 
 const FAKE_NVRTC: &str = r#"
 #include <stdlib.h>
@@ -70,8 +43,8 @@ fn stand_ins() -> &'static StandIns {
         for header in ["cuda_runtime.h", "mma.h", "crt/mma.h"] {
             std::fs::write(toolkit.join("include").join(header), "// stand-in\n").unwrap();
         }
-        compile(FAKE_DRIVER, &driver.join("libcuda.so"));
-        compile(FAKE_DRIVER, &driver_and_nvrtc.join("libcuda.so"));
+        compile(NULL_DRIVER, &driver.join("libcuda.so"));
+        compile(NULL_DRIVER, &driver_and_nvrtc.join("libcuda.so"));
         compile(FAKE_NVRTC, &driver_and_nvrtc.join("libnvrtc.so"));
         StandIns { driver, driver_and_nvrtc, toolkit }
     })
@@ -146,13 +119,13 @@ fn without_the_nvidia_driver_it_says_so_and_names_the_cpu() {
 #[test]
 fn a_driver_without_a_gpu_says_no_gpu_and_what_hides_them() {
     let stand_ins = stand_ins();
-    let message = check_in_a_process(&stand_ins.driver_and_nvrtc, 1, &[("FAKE_CUDA_INIT", "100")]).unwrap_err();
+    let message = check_in_a_process(&stand_ins.driver_and_nvrtc, 1, &[("NULLCUDA_INIT", "100")]).unwrap_err();
     assert_says(&message, &["found no GPU", "nvidia-smi", "--device cpu"]);
     assert!(!message.contains("CUDA_VISIBLE_DEVICES"), "{message}");
     let message = check_in_a_process(
         &stand_ins.driver_and_nvrtc,
         1,
-        &[("FAKE_CUDA_INIT", "100"), ("CUDA_VISIBLE_DEVICES", "")],
+        &[("NULLCUDA_INIT", "100"), ("CUDA_VISIBLE_DEVICES", "")],
     )
     .unwrap_err();
     assert_says(&message, &["found no GPU with CUDA_VISIBLE_DEVICES=\"\"", "--device cpu"]);
@@ -161,21 +134,21 @@ fn a_driver_without_a_gpu_says_no_gpu_and_what_hides_them() {
 #[test]
 fn a_driver_that_cannot_start_gives_its_own_words_and_the_fix() {
     let libraries = &stand_ins().driver_and_nvrtc;
-    let message = check_in_a_process(libraries, 1, &[("FAKE_CUDA_INIT", "803")]).unwrap_err();
+    let message = check_in_a_process(libraries, 1, &[("NULLCUDA_INIT", "803")]).unwrap_err();
     assert_says(
         &message,
         &["CUDA_ERROR_SYSTEM_DRIVER_MISMATCH", "unsupported display driver", "Update the NVIDIA driver", "--device cpu"],
     );
-    let message = check_in_a_process(libraries, 1, &[("FAKE_CUDA_INIT", "999")]).unwrap_err();
+    let message = check_in_a_process(libraries, 1, &[("NULLCUDA_INIT", "999")]).unwrap_err();
     assert_says(&message, &["CUDA_ERROR_UNKNOWN", "unknown error", "nvidia-smi", "--device cpu"]);
 }
 
 #[test]
 fn more_replicas_than_gpus_names_how_many_there_are() {
-    let message = check_in_a_process(&stand_ins().driver_and_nvrtc, 4, &[("FAKE_CUDA_GPUS", "2")]).unwrap_err();
+    let message = check_in_a_process(&stand_ins().driver_and_nvrtc, 4, &[("NULLCUDA_GPUS", "2")]).unwrap_err();
     assert_says(&message, &["4 GPUs are needed", "CUDA sees 2", "--replicas 2"]);
-    let setup = check_in_a_process(&stand_ins().driver_and_nvrtc, 2, &[("FAKE_CUDA_GPUS", "2")]).unwrap();
-    assert_says(&setup, &["GPU 0: Stand-in GPU 0", "GPU 1: Stand-in GPU 1"]);
+    let setup = check_in_a_process(&stand_ins().driver_and_nvrtc, 2, &[("NULLCUDA_GPUS", "2")]).unwrap();
+    assert_says(&setup, &["GPU 0: null CUDA device 0", "GPU 1: null CUDA device 1"]);
 }
 
 #[test]
@@ -191,11 +164,11 @@ fn without_nvrtc_it_names_the_library_and_where_it_comes_from() {
 #[test]
 fn an_nvrtc_newer_than_the_driver_is_refused_before_its_kernels_fail_to_load() {
     let libraries = &stand_ins().driver_and_nvrtc;
-    let vars = [("FAKE_CUDA_DRIVER", "12040"), ("FAKE_NVRTC_MAJOR", "12"), ("FAKE_NVRTC_MINOR", "6")];
+    let vars = [("NULLCUDA_DRIVER", "12040"), ("FAKE_NVRTC_MAJOR", "12"), ("FAKE_NVRTC_MINOR", "6")];
     let message = check_in_a_process(libraries, 1, &vars).unwrap_err();
     assert_says(&message, &["NVRTC 12.6 is newer than the NVIDIA driver (CUDA 12.4)", "Update the NVIDIA driver", "--device cpu"]);
     // The same NVRTC on a newer driver is fine, and so is an older NVRTC.
-    let vars = [("FAKE_CUDA_DRIVER", "13000"), ("FAKE_NVRTC_MAJOR", "12"), ("FAKE_NVRTC_MINOR", "6")];
+    let vars = [("NULLCUDA_DRIVER", "13000"), ("FAKE_NVRTC_MAJOR", "12"), ("FAKE_NVRTC_MINOR", "6")];
     let setup = check_in_a_process(libraries, 1, &vars).unwrap();
     assert_says(&setup, &["driver for CUDA 13.0", "NVRTC 12.6"]);
 }
@@ -220,11 +193,11 @@ fn without_the_toolkits_headers_it_says_where_it_looked() {
 
 #[test]
 fn a_machine_with_everything_gets_one_line_naming_the_gpu_and_versions() {
-    let vars = [("FAKE_CUDA_DRIVER", "13020"), ("FAKE_NVRTC_MAJOR", "13"), ("FAKE_NVRTC_MINOR", "0")];
+    let vars = [("NULLCUDA_DRIVER", "13020"), ("FAKE_NVRTC_MAJOR", "13"), ("FAKE_NVRTC_MINOR", "0")];
     let setup = check_in_a_process(&stand_ins().driver_and_nvrtc, 1, &vars).unwrap();
     let headers = stand_ins().toolkit.join("include");
     assert_says(
         &setup,
-        &["GPU 0: Stand-in GPU 0 (80.0 GiB)", "driver for CUDA 13.2", "NVRTC 13.0", &headers.display().to_string()],
+        &["GPU 0: null CUDA device 0 (sm_90) (80.0 GiB)", "driver for CUDA 13.2", "NVRTC 13.0", &headers.display().to_string()],
     );
 }
