@@ -14,10 +14,19 @@
 #                                                                 another CARGO_TARGET_DIR)
 # copy them over with this repository (gzip'd is fine: TRAINER=trainer.gz), then
 #   TRAINER=path/to/trainer [TRAINER_AUTOTUNE=path/to/trainer-autotune] bash scripts/gpu-bench.sh
+# scripts/gpu-carry.sh builds the trainer and the GPU checks and packs both in runs/gpu-carry/;
+# CHECKS=runs/gpu-carry/conv3d_gpu.gz runs those checks first (the project's convolution kernels
+# on tensor cores in f32 and bf16 and one training step, each against the CPU; CHECKS_LIMIT,
+# default 120 s), their verdict in gpu.txt: fast figures of wrong kernels are worth nothing.
 # DEVICE (cuda), PRESET (paper), BATCHES (32,64), STEPS (default 5) timed steps after WARMUP
 # (default 1: the first step compiles the kernels). BUDGET (default 560) seconds for the whole
 # script: each measurement gets what is left (at most LIMIT, default 300), so one stall does
 # not cost the others; m3dfel f32 with fixed kernels runs first.
+# Tried without a GPU on scripts/cuda-kernels.sh's null driver (every step runs; the checks
+# fail and PyTorch finds no GPU, as they must where kernels compute nothing):
+#   LD_LIBRARY_PATH=runs/cuda-kernels/null-driver:$NVIDIA/lib CUDA_PATH=$NVIDIA NULLCUDA_CC=9.0 \
+#   PYTHON=~/.cache/m3dfel/venv/bin/python TRAINER=… CHECKS=… BATCHES=32 bash scripts/gpu-bench.sh
+# with NVIDIA the venv's site-packages/nvidia/cu13 (after scripts/cuda-kernels.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 trainer=${TRAINER:-${CARGO_TARGET_DIR:-$HOME/.cache/m3dfel/target}/release/trainer}
@@ -41,6 +50,7 @@ unpack() {
 }
 trainer=$(unpack "$trainer" m3dfel-trainer) || exit 2
 autotuned=${TRAINER_AUTOTUNE:+$(unpack "$TRAINER_AUTOTUNE" m3dfel-trainer-autotune)}
+checks=${CHECKS:+$(unpack "$CHECKS" m3dfel-gpu-checks)}
 
 { nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader || echo "nvidia-smi failed"; } 2>&1 | tee "$out/gpu.txt"
 "$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())' | tee -a "$out/gpu.txt"
@@ -77,6 +87,16 @@ for p in nvidia.__path__:
     echo "CUDA_PATH=${CUDA_PATH:-(unset)} LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-(unset)}" | tee -a "$out/gpu.txt"
 fi
 
+# The kernels' results against the CPU, before any timing (the test binary's CUDA tests).
+if [[ -n "$checks" ]]; then
+    echo "== GPU checks (limit ${CHECKS_LIMIT:-120} s)"
+    (cd "$out" && timeout "${CHECKS_LIMIT:-120}" "$checks" --ignored --test-threads 1 --nocapture cuda > "$out/checks.log" 2>&1)
+    status=$?
+    grep -e 'relative errors' -e 'fell back' -e '^test ' -e 'panicked' -e '^test result' "$out/checks.log" | cut -c1-400
+    verdict=$( ((status == 0)) && echo passed || echo "FAILED (exit $status; $out/checks.log)")
+    echo "GPU checks: $verdict" | tee -a "$out/gpu.txt"
+fi
+
 # Burn compiles its CUDA kernels at run time (NVRTC). The trainer keeps the compiled kernels
 # (PTX) and any autotune results in its kernel cache (M3DFEL_KERNEL_CACHE, here in the output
 # folder, fresh: the first measurement is a cold start) and counts its compilations. With
@@ -99,8 +119,8 @@ TOML
 sampler=$!
 trap 'kill $sampler 2>/dev/null' EXIT
 
-# name, command…: one measurement in $out (where cubecl.toml is), its output in $out/name.log,
-# stopped after LIMIT seconds or when the budget runs out.
+# name, command…: one measurement in $out (where cubecl.toml is; WORKDIR for another folder),
+# its output in $out/name.log, stopped after LIMIT seconds or when the budget runs out.
 measure() {
     local name=$1; shift
     local left=$((budget - SECONDS))
@@ -108,7 +128,7 @@ measure() {
     if (( run_limit < 20 )); then echo "== $name: skipped, the ${budget} s budget is spent"; return; fi
     echo "== $name (limit $run_limit s)"
     local started=$SECONDS
-    (cd "$out" && M3DFEL_KERNEL_CACHE=${KERNEL_CACHE:-$cache} timeout "$run_limit" "$@" --json "$out/$name.json" > "$out/$name.log" 2>&1)
+    (cd "${WORKDIR:-$out}" && M3DFEL_KERNEL_CACHE=${KERNEL_CACHE:-$cache} timeout "$run_limit" "$@" --json "$out/$name.json" > "$out/$name.log" 2>&1)
     local status=$?
     tr '\r' '\n' < "$out/$name.log" | grep -v '^$' | tail -n 4
     echo "   ($name: exit $status after $((SECONDS - started)) s)"
@@ -122,11 +142,20 @@ measure "m3dfel-f32-cached-b${batch_list[0]}" "${m3dfel[@]}" --train-batches "${
 measure torch-f32 "${torch[@]}" --train-batches "$batches"
 measure torch-bf16 "${torch[@]}" --train-batches "$batches" --amp bf16
 for batch in "${batch_list[@]}"; do measure "m3dfel-bf16-b$batch" "${m3dfel[@]}" --train-batches "$batch" --precision bf16; done
+# Where a step's time goes: one f32 step more (after its warm-up, kernels from the cache) with
+# CubeCL's profiling logger timing every kernel; scripts/kernel_profile.py sums them by kernel.
+mkdir -p "$out/profile"
+printf '[profiling.logger]\nlevel = "basic"\nfile = "%s"\n' "$out/profile.log" > "$out/profile/cubecl.toml"
+rm -f "$out/profile.log"
+WORKDIR=$out/profile measure "m3dfel-f32-profile-b${batch_list[0]}" "$trainer" bench --device "$device" \
+    --train-preset "$preset" --runs 1 --warmup 1 --inference-batches --train-batches "${batch_list[0]}"
 if [[ -n "$autotuned" ]]; then
     KERNEL_CACHE=$out/kernel-cache-autotune measure "m3dfel-autotune-f32-b${batch_list[0]}" \
         "$autotuned" bench --device "$device" --train-preset "$preset" --runs "$steps" --warmup "$warmup" \
         --inference-batches --gpu-kernels autotune --train-batches "${batch_list[0]}"
 fi
+
+[[ -f "$out/profile.log" ]] && "$python" scripts/kernel_profile.py "$out/profile.log" --steps 2 --top 15 | tee "$out/profile.txt"
 
 # What the trainer found (its first line on CUDA), or why it could not start.
 grep -h -m1 -e '^CUDA: ' -e '^error: ' "$out"/m3dfel-*.log 2> /dev/null | sort -u | tee -a "$out/gpu.txt"

@@ -13,15 +13,14 @@
 //!   direct convolution elsewhere. An implicit GEMM that cannot be set up for a layer falls
 //!   back to the direct convolution with one warning line per layer shape.
 //!
-//! Training (`Autodiff`) has its own backward step with the same choice: dX by the implicit
-//! GEMM (stride 1, tensor cores) or Burn's transposed convolution, dW as a convolution of the
-//! input with the output gradient (batch and channel axes swapped), by the forward choice,
-//! so that nothing reaches the autotuner's nested tuning.
+//! Training (`Autodiff`) has its own backward step with the same choice, so that nothing
+//! reaches the autotuner's nested tuning and every gradient runs on the forward's kernel: dX as
+//! convolutions of the output gradient with the flipped weights (one per phase of the stride),
+//! dW as a convolution of the input with the output gradient (batch and channel axes swapped).
 //!
 //! [`GpuKernels::Autotune`] keeps Burn's autotuned path, for comparison (builds with the
 //! `autotune` feature).
 
-use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -29,10 +28,10 @@ use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::tensor::ops::ConvOptions;
+use burn::tensor::ops::{ConvOptions, FloatTensorOps};
 use burn::tensor::{DType, Shape, Slice, Tensor, TensorPrimitive, backend::Backend};
 use burn_cubecl::kernel::conv::{ConvStrategy, conv_data_backward, conv_forward};
-use burn_cubecl::kernel::{into_contiguous, slice};
+use burn_cubecl::kernel::{into_contiguous, slice, slice_with_steps};
 use burn_cubecl::ops::permute;
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime, FloatElement, IntElement};
@@ -78,7 +77,7 @@ pub enum Choice {
     Pointwise,
     /// Implicit GEMM on tensor cores (CMMA), falling back to [`Choice::Direct`].
     ImplicitGemm,
-    /// Burn's direct convolution (and, backward, its transposed convolution).
+    /// Burn's direct convolution.
     Direct,
 }
 
@@ -99,8 +98,15 @@ fn has_tensor_cores<R: CubeRuntime>(tensor: &CubeTensor<R>) -> bool {
     !tensor.client.features().matmul.cmma.is_empty()
 }
 
-/// The layers (by what they compute) whose implicit GEMM failed: told once, then direct.
-static IMPLICIT_GEMM_FAILED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+/// The layers (by what they compute) whose implicit GEMM failed, in order: told once, then
+/// direct.
+static IMPLICIT_GEMM_FAILED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// The layers (by what they compute, as in the warning) that the implicit GEMM could not run
+/// in this process and the direct convolution ran instead, in the order they were met.
+pub fn implicit_gemm_fallbacks() -> Vec<String> {
+    IMPLICIT_GEMM_FAILED.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+}
 
 /// `implicit_gemm()`, or `direct()` after one warning line per `layer` if it fails.
 fn implicit_gemm_or_direct<T, E: std::fmt::Debug>(
@@ -108,7 +114,7 @@ fn implicit_gemm_or_direct<T, E: std::fmt::Debug>(
     implicit_gemm: impl FnOnce() -> Result<T, E>,
     direct: impl FnOnce() -> T,
 ) -> T {
-    let known_to_fail = IMPLICIT_GEMM_FAILED.lock().unwrap().as_ref().is_some_and(|failed| failed.contains(&layer));
+    let known_to_fail = IMPLICIT_GEMM_FAILED.lock().unwrap().contains(&layer);
     if known_to_fail {
         return direct();
     }
@@ -116,14 +122,14 @@ fn implicit_gemm_or_direct<T, E: std::fmt::Debug>(
         Ok(out) => out,
         Err(error) => {
             eprintln!("warning: the implicit GEMM cannot run {layer} on this GPU ({error:?}); using the direct convolution");
-            IMPLICIT_GEMM_FAILED.lock().unwrap().get_or_insert_with(HashSet::new).insert(layer);
+            IMPLICIT_GEMM_FAILED.lock().unwrap().push(layer);
             direct()
         }
     }
 }
 
-fn describe(what: &str, shapes: [&Shape; 2], options: &ConvOptions<3>) -> String {
-    format!("{what} of input {} with weights {}, stride {:?}, padding {:?}", shapes[0], shapes[1], options.stride, options.padding)
+fn describe(what: &str, shapes: [&Shape; 2], dtype: DType, options: &ConvOptions<3>) -> String {
+    format!("{what} of {dtype:?} input {} with weights {}, stride {:?}, padding {:?}", shapes[0], shapes[1], options.stride, options.padding)
 }
 
 /// conv3d(x, weight) on the primitives, by `choice` (not [`Choice::Pointwise`]).
@@ -134,7 +140,7 @@ fn forward<R: CubeRuntime>(x: CubeTensor<R>, weight: CubeTensor<R>, bias: Option
     };
     match choice {
         Choice::ImplicitGemm => {
-            let layer = describe("the convolution", [x.meta.shape(), weight.meta.shape()], options);
+            let layer = describe("the convolution", [x.meta.shape(), weight.meta.shape()], x.dtype, options);
             let (x2, weight2, bias2) = (x.clone(), weight.clone(), bias.clone());
             implicit_gemm_or_direct(
                 layer,
@@ -146,24 +152,105 @@ fn forward<R: CubeRuntime>(x: CubeTensor<R>, weight: CubeTensor<R>, bias: Option
     }
 }
 
-/// The input gradient of conv3d(x, weight) for the output gradient `grad`.
-fn input_gradient<R: CubeRuntime>(grad: CubeTensor<R>, weight: CubeTensor<R>, x_shape: Shape, options: &ConvOptions<3>, choice: Choice) -> CubeTensor<R> {
-    let direct = |grad, weight, x_shape| {
-        conv_data_backward::<R, 3>(grad, weight, x_shape, options.clone(), ConvStrategy::Direct)
-            .unwrap_or_else(|e| panic!("the transposed convolution cannot run on this GPU: {e:?}"))
-    };
-    // Burn's implicit GEMM for the input gradient takes stride 1 only.
-    if choice == Choice::ImplicitGemm && options.stride == [1; 3] {
-        let layer = describe("the input gradient", [&x_shape, weight.meta.shape()], options);
-        let (grad2, weight2, x_shape2) = (grad.clone(), weight.clone(), x_shape.clone());
-        implicit_gemm_or_direct(
-            layer,
-            || conv_data_backward::<R, 3>(grad, weight, x_shape, options.clone(), ConvStrategy::ImplicitGemm),
-            || direct(grad2, weight2, x_shape2),
-        )
-    } else {
-        direct(grad, weight, x_shape)
+/// One phase of the input gradient along one axis: the input positions r, r + s, r + 2s, …
+/// (stride s) and the taps of the kernel that reach them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Phase {
+    /// The phase's taps of the kernel, last first (the flipped kernel of its convolution).
+    taps: Slice,
+    /// Padding of the convolution of the output gradient with those taps.
+    padding: usize,
+    /// Where the phase's positions start in that convolution's output.
+    skip: usize,
+    /// Input positions in the phase.
+    positions: usize,
+}
+
+/// The phase `r` (0 ≤ r < stride) of an axis with `kernel` taps, `padding`, `stride`, an input
+/// of `input` positions and an output of `output`; `None` when no tap reaches its positions
+/// (or it has none): their gradient is zero.
+///
+/// x[i] for i = s·m + r receives grad[o]·w[j] for o·s + j − p = i, that is for the taps
+/// j = s·a + c with c = (r + p) mod s, from o = m + q − a with q = ⌊(r + p) / s⌋: a stride-1
+/// convolution of grad with those taps flipped, read from position m + q − (n − 1).
+fn phase(r: usize, kernel: usize, padding: usize, stride: usize, input: usize, output: usize) -> Option<Phase> {
+    let (c, q) = ((r + padding) % stride, (r + padding) / stride);
+    let taps = if c < kernel { (kernel - c).div_ceil(stride) } else { 0 };
+    let positions = if r < input { (input - r).div_ceil(stride) } else { 0 };
+    if taps == 0 || positions == 0 {
+        return None;
     }
+    let last = c + stride * (taps - 1);
+    // Enough padding for the first position's window (left) and the last one's (right).
+    let conv_padding = [(taps - 1) as isize - q as isize, (positions + q) as isize - output as isize, 0].into_iter().max().unwrap() as usize;
+    Some(Phase {
+        taps: Slice::new(c as isize, Some(last as isize + 1), -(stride as isize)),
+        padding: conv_padding,
+        skip: q + conv_padding - (taps - 1),
+        positions,
+    })
+}
+
+/// The input gradient of conv3d(x, weight) for the output gradient `grad`, by convolutions on
+/// the chosen kernel (tensor cores where the device has them). At stride 1 it is one
+/// convolution of `grad` with the weights flipped in space, input and output channels swapped,
+/// padded by k − 1 − p. At stride s the input positions split into s³ phases by their index
+/// modulo s; each receives only its own taps, so each is one such convolution with those taps
+/// ([`phase`]), written into its positions: together the work of the forward convolution.
+/// Burn's transposed convolution, which this replaces (one thread per input position looping
+/// over every tap and output channel, no tensor cores), took 2.35 s of the 3.64 s of GPU time
+/// of a tiny-preset training step on lavapipe (BENCHMARKS.md, 2026-12-07). Dilated
+/// convolutions (not in R3D-18) still take it.
+fn input_gradient<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement>(
+    grad: CubeTensor<R>,
+    weight: CubeTensor<R>,
+    x_shape: Shape,
+    options: &ConvOptions<3>,
+    choice: Choice,
+) -> CubeTensor<R> {
+    if options.dilation != [1; 3] {
+        return conv_data_backward::<R, 3>(grad, weight, x_shape, options.clone(), ConvStrategy::Direct)
+            .unwrap_or_else(|e| panic!("the transposed convolution cannot run on this GPU: {e:?}"));
+    }
+    let [_, _, kt, kh, kw] = weight.meta.shape().dims();
+    let kernel = [kt, kh, kw];
+    let [batch, in_channels, t, h, w] = x_shape.dims();
+    let input = [t, h, w];
+    let output: [usize; 3] = grad.meta.shape().dims::<5>()[2..].try_into().unwrap();
+    let weight = permute(weight, &[1, 0, 2, 3, 4]); // [Cin, Cout, kT, kH, kW]
+    let axis = |i: usize| -> Vec<(usize, Phase)> {
+        (0..options.stride[i]).filter_map(|r| Some((r, phase(r, kernel[i], options.padding[i], options.stride[i], input[i], output[i])?))).collect()
+    };
+    let [phases_t, phases_h, phases_w] = [axis(0), axis(1), axis(2)];
+    // One phase convolution: the output gradient with the phase's taps, cut to its positions.
+    let convolve = |phases: [&Phase; 3]| {
+        let taps = [Slice::full(), Slice::full(), phases[0].taps, phases[1].taps, phases[2].taps];
+        let flipped = slice_with_steps(weight.clone(), &taps); // [Cin, Cout, nT, nH, nW]
+        let conv = ConvOptions::new([1; 3], phases.map(|p| p.padding), [1; 3], 1);
+        let out = forward(grad.clone(), flipped, None, &conv, choice); // [B, Cin, ≥, ≥, ≥]
+        let keep = phases.map(|p| p.skip..p.skip + p.positions);
+        let out_shape = out.meta.shape().dims::<5>();
+        if (0..3).all(|i| keep[i] == (0..out_shape[i + 2])) {
+            out
+        } else {
+            slice(out, &[0..batch, 0..in_channels, keep[0].clone(), keep[1].clone(), keep[2].clone()])
+        }
+    };
+    if options.stride == [1; 3] {
+        let [(_, pt), (_, ph), (_, pw)] = [&phases_t[0], &phases_h[0], &phases_w[0]];
+        return convolve([pt, ph, pw]); // [B, Cin, T, H, W]
+    }
+    let mut gradient = CubeBackend::<R, F, I, BT>::float_zeros(x_shape, &grad.device, grad.dtype.into()); // [B, Cin, T, H, W]
+    for (rt, pt) in &phases_t {
+        for (rh, ph) in &phases_h {
+            for (rw, pw) in &phases_w {
+                let positions = [(*rt, 0), (*rh, 1), (*rw, 2)].map(|(r, i)| Slice::new(r as isize, None, options.stride[i] as isize));
+                let value = convolve([pt, ph, pw]);
+                gradient = CubeBackend::<R, F, I, BT>::float_slice_assign(gradient, &[Slice::full(), Slice::full(), positions[0], positions[1], positions[2]], value);
+            }
+        }
+    }
+    gradient
 }
 
 /// The weight gradient of conv3d(x, weight) for the output gradient `grad`: a convolution
@@ -202,11 +289,15 @@ fn pointwise<B: Backend>(x: Tensor<B, 5>, weight: Tensor<B, 5>, bias: Option<Ten
     out.reshape([batch, t, h, w, out_channels]).permute([0, 4, 1, 2, 3]) // [B, Cout, T', H', W']
 }
 
-/// The convolutions these kernels cover: f32, one group (anything else: Burn's path).
+/// The convolutions these kernels cover: one group, input, weights and bias all f32, all bf16
+/// or all f16 (`trainer --precision`; tensor cores take the halves natively and f32 as TF32).
+/// Anything else: Burn's path.
 fn supported<B: Backend>(x: &Tensor<B, 5>, weight: &Tensor<B, 5>, bias: Option<&Tensor<B, 1>>, options: &ConvOptions<3>) -> bool {
+    let dtype = x.dtype();
     gpu_kernels() == GpuKernels::Fixed
         && options.groups == 1
-        && [Some(x.dtype()), Some(weight.dtype()), bias.map(Tensor::dtype)].into_iter().flatten().all(|dtype| dtype == DType::F32)
+        && matches!(dtype, DType::F32 | DType::BF16 | DType::F16)
+        && [Some(weight.dtype()), bias.map(Tensor::dtype)].into_iter().flatten().all(|other| other == dtype)
 }
 
 fn primitive<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> B::FloatTensorPrimitive {
@@ -293,10 +384,68 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> Backward<C
         let weight_shape = weight.meta.shape().clone();
         if let Some(node) = x_node {
             let x_shape = x.meta.shape().clone();
-            grads.register::<CubeBackend<R, F, I, BT>>(node.id, input_gradient(grad.clone(), weight, x_shape, &options, choice));
+            grads.register::<CubeBackend<R, F, I, BT>>(node.id, input_gradient::<R, F, I, BT>(grad.clone(), weight, x_shape, &options, choice));
         }
         if let Some(node) = weight_node {
             grads.register::<CubeBackend<R, F, I, BT>>(node.id, weight_gradient(x, grad, &weight_shape, &options, choice));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every (input position, output position, tap) with o·s + j − p = i, as the phases
+    /// compute it: the phase of i, the tap read at its convolution's output position m + skip
+    /// for input m of the phase (positions past the output gradient's ends are the padding's
+    /// zeros and must not be counted).
+    fn contributions_by_phases(kernel: usize, padding: usize, stride: usize, input: usize, output: usize) -> Vec<(usize, usize, usize)> {
+        let mut found = Vec::new();
+        for r in 0..stride {
+            let Some(phase) = phase(r, kernel, padding, stride, input, output) else { continue };
+            // The taps as a slice with a negative step selects them: from the end down.
+            let (range, step) = phase.taps.to_range_and_step(kernel);
+            assert!(step < 0, "the taps are flipped");
+            let taps: Vec<usize> = range.rev().step_by(step.unsigned_abs()).collect();
+            let convolution_output = output + 2 * phase.padding + 1 - taps.len();
+            assert!(phase.skip + phase.positions <= convolution_output, "the phase's positions fit in its convolution's output");
+            for m in 0..phase.positions {
+                // Output u of a stride-1 convolution reads grad[u − padding + b] with flipped tap b.
+                for (b, &j) in taps.iter().enumerate() {
+                    let o = (m + phase.skip + b) as isize - phase.padding as isize;
+                    if (0..output as isize).contains(&o) {
+                        found.push((stride * m + r, o as usize, j));
+                    }
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn the_phases_of_the_input_gradient_take_every_contribution_once() {
+        for kernel in 1..=7usize {
+            for stride in 1..=3 {
+                for padding in 0..=kernel {
+                    for input in kernel.saturating_sub(2 * padding).max(1)..=9 {
+                        let output = (input + 2 * padding - kernel) / stride + 1;
+                        let mut expected = Vec::new();
+                        for o in 0..output {
+                            for j in 0..kernel {
+                                let i = (o * stride + j) as isize - padding as isize;
+                                if (0..input as isize).contains(&i) {
+                                    expected.push((i as usize, o, j));
+                                }
+                            }
+                        }
+                        expected.sort();
+                        let what = format!("kernel {kernel}, stride {stride}, padding {padding}, input {input}");
+                        assert_eq!(contributions_by_phases(kernel, padding, stride, input, output), expected, "{what}");
+                    }
+                }
+            }
         }
     }
 }
