@@ -222,19 +222,15 @@ fn input_gradient<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElemen
         (0..options.stride[i]).filter_map(|r| Some((r, phase(r, kernel[i], options.padding[i], options.stride[i], input[i], output[i])?))).collect()
     };
     let [phases_t, phases_h, phases_w] = [axis(0), axis(1), axis(2)];
-    // One phase convolution: the output gradient with the phase's taps, cut to its positions.
+    // One phase convolution: the output gradient with the phase's taps, cut to its positions
+    // (a view: `slice` copies only where an offset breaks the memory alignment).
     let convolve = |phases: [&Phase; 3]| {
         let taps = [Slice::full(), Slice::full(), phases[0].taps, phases[1].taps, phases[2].taps];
         let flipped = slice_with_steps(weight.clone(), &taps); // [Cin, Cout, nT, nH, nW]
         let conv = ConvOptions::new([1; 3], phases.map(|p| p.padding), [1; 3], 1);
         let out = forward(grad.clone(), flipped, None, &conv, choice); // [B, Cin, ≥, ≥, ≥]
-        let keep = phases.map(|p| p.skip..p.skip + p.positions);
-        let out_shape = out.meta.shape().dims::<5>();
-        if (0..3).all(|i| keep[i] == (0..out_shape[i + 2])) {
-            out
-        } else {
-            slice(out, &[0..batch, 0..in_channels, keep[0].clone(), keep[1].clone(), keep[2].clone()])
-        }
+        let [kept_t, kept_h, kept_w] = phases.map(|p| p.skip..p.skip + p.positions);
+        slice(out, &[0..batch, 0..in_channels, kept_t, kept_h, kept_w]) // [B, Cin, Mt, Mh, Mw]
     };
     if options.stride == [1; 3] {
         let [(_, pt), (_, ph), (_, pw)] = [&phases_t[0], &phases_h[0], &phases_w[0]];
