@@ -39,18 +39,20 @@ warmup=${WARMUP:-1}
 limit=${LIMIT:-300}
 budget=${BUDGET:-560}
 out=$(mkdir -p "${OUT_DIR:-runs/gpu-bench}" && cd "${OUT_DIR:-runs/gpu-bench}" && pwd)
-# unpack PATH NAME: PATH itself, or PATH.gz unpacked; prints the executable's full path.
+# unpack VARIABLE PATH NAME: PATH itself, or PATH.gz unpacked to NAME; prints the executable's
+# full path, or says which variable names no executable.
 unpack() {
-    local path=$1 name=$2
+    local variable=$1 path=$2 name=$3
     if [[ "$path" == *.gz ]]; then
         gunzip -c "$path" > "${TMPDIR:-/tmp}/$name" && chmod +x "${TMPDIR:-/tmp}/$name" && path=${TMPDIR:-/tmp}/$name
     fi
-    [[ -x "$path" ]] || { echo "no trainer at $path: build it with --features cuda and set TRAINER" >&2; exit 2; }
+    [[ -x "$path" ]] || { echo "$variable: no executable at $path (the header of scripts/gpu-bench.sh says how to build it)" >&2; exit 2; }
     realpath "$path"
 }
-trainer=$(unpack "$trainer" m3dfel-trainer) || exit 2
-autotuned=${TRAINER_AUTOTUNE:+$(unpack "$TRAINER_AUTOTUNE" m3dfel-trainer-autotune)}
-checks=${CHECKS:+$(unpack "$CHECKS" m3dfel-gpu-checks)}
+trainer=$(unpack TRAINER "$trainer" m3dfel-trainer) || exit 2
+autotuned='' checks=''
+if [[ -n "${TRAINER_AUTOTUNE:-}" ]]; then autotuned=$(unpack TRAINER_AUTOTUNE "$TRAINER_AUTOTUNE" m3dfel-trainer-autotune) || exit 2; fi
+if [[ -n "${CHECKS:-}" ]]; then checks=$(unpack CHECKS "$CHECKS" m3dfel-gpu-checks) || exit 2; fi
 
 { nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader || echo "nvidia-smi failed"; } 2>&1 | tee "$out/gpu.txt"
 "$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())' | tee -a "$out/gpu.txt"
